@@ -1,0 +1,1 @@
+"""Command groups of the ``metahp`` CLI; each module exposes ``register(subparsers)``."""

