@@ -43,6 +43,15 @@ def _check_name(name: object) -> str:
     return name
 
 
+def _check_default(param: Float | Int | Categorical) -> None:
+    if param.default is None:
+        return
+    try:
+        param.validate(param.default)
+    except InvalidConfigError as exc:
+        raise InvalidSpaceError(f"{param.name}: the default is not allowed: {exc}") from exc
+
+
 def _as_number(param: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidConfigError(
@@ -82,8 +91,7 @@ class Float:
             raise InvalidSpaceError(f"{self.name}: need low < high, got [{self.low}, {self.high}]")
         if self.log and self.low <= 0:
             raise InvalidSpaceError(f"{self.name}: a log-scaled parameter needs low > 0, got {self.low}")
-        if self.default is not None:
-            self.validate(self.default)
+        _check_default(self)
 
     @property
     def kind(self) -> str:
@@ -162,8 +170,7 @@ class Int:
             raise InvalidSpaceError(f"{self.name}: step must be >= 1, got {self.step}")
         if self.log and (self.low <= 0 or self.step != 1):
             raise InvalidSpaceError(f"{self.name}: a log-scaled integer needs low > 0 and step 1")
-        if self.default is not None:
-            self.validate(self.default)
+        _check_default(self)
 
     @property
     def kind(self) -> str:
@@ -245,8 +252,7 @@ class Categorical:
         if len(set(map(repr, choices))) != len(choices):
             raise InvalidSpaceError(f"{self.name}: duplicate choices in {list(choices)!r}")
         object.__setattr__(self, "choices", choices)
-        if self.default is not None:
-            self.validate(self.default)
+        _check_default(self)
 
     @property
     def kind(self) -> str:

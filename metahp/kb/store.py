@@ -548,7 +548,9 @@ class KnowledgeBase:
         table = pa.Table.from_pandas(pd.DataFrame({**{f"p_{i}": params[c] for i, c in enumerate(params.columns)},
                                                    **columns, "_row": np.arange(n)}).reset_index(drop=True),
                                  preserve_index=False)
-        struct = ", ".join(f"{_sql_str(c)} := p_{i}" for i, c in enumerate(params.columns)) or "x := NULL"
+        as_json = set(params.attrs.get("json_columns", ()))
+        struct = ", ".join(f"{_sql_str(c)} := " + (f"CAST(p_{i} AS JSON)" if c in as_json else f"p_{i}")
+                           for i, c in enumerate(params.columns))
         config_expr = f"to_json(struct_pack({struct}))" if len(params.columns) else "'{}'"
         con.register("_incoming", table)
         try:
@@ -781,15 +783,25 @@ def _as_frame(trials: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFram
     else:
         raise InvalidConfigError(f"trials must be a DataFrame or a list of dicts, got {type(trials).__name__}")
     if "config" in frame:
-        configs = [json.loads(c) if isinstance(c, str) else c for c in frame["config"]]
+        configs = [json.loads(c) if isinstance(c, str) else ({} if _is_missing(c) else c) for c in frame["config"]]
         if not all(isinstance(c, Mapping) for c in configs):
             raise InvalidConfigError("the 'config' column must hold dicts of parameter name to value")
         expanded = pd.DataFrame(configs, index=frame.index)
-        clash = [c for c in expanded.columns if c in frame.columns and c != "config"]
-        if clash:
-            raise InvalidConfigError(f"parameters {clash} appear both in 'config' and as columns")
-        frame = pd.concat([frame.drop(columns=["config"]), expanded], axis=1)
+        frame = frame.drop(columns=["config"])
+        for column in expanded.columns:
+            if column in frame:
+                both = expanded[column].notna() & frame[column].notna()
+                if both.any():
+                    raise InvalidConfigError(f"parameter {column!r} appears both in 'config' and as a column "
+                                             f"(row {int(np.argmax(both.to_numpy()))})", parameter=column)
+                frame[column] = expanded[column].combine_first(frame[column])
+            else:
+                frame[column] = expanded[column]
     return frame
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _numeric(series: pd.Series, name: str) -> np.ndarray:
@@ -817,6 +829,7 @@ def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame
             f"parameter(s) {unknown} are not in the task's space {space.names}", parameter=str(unknown[0])
         )
     out = pd.DataFrame(index=frame.index)
+    json_columns: list[str] = []
     for name in sorted(space.names):
         param = space[name]
         if name not in frame:
@@ -830,6 +843,9 @@ def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame
                                      parameter=name)
         if isinstance(param, Categorical):
             out[name] = _check_categorical(param, column)
+            if not _homogeneous(param.choices):
+                out[name] = [json.dumps(v) for v in out[name]]
+                json_columns.append(name)
             continue
         if column.dtype == bool or column.map(lambda v: isinstance(v, (bool, np.bool_))).any():
             raise InvalidConfigError(f"parameter {name!r} must be a number, got booleans", parameter=name)
@@ -853,6 +869,7 @@ def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame
         else:
             assert isinstance(param, Float)
             out[name] = np.clip(arr, param.low, param.high)
+    out.attrs["json_columns"] = json_columns
     return out
 
 
@@ -874,11 +891,15 @@ def _check_categorical(param: Categorical, column: pd.Series) -> pd.Series:
         raise InvalidConfigError(f"parameter {param.name!r} = {value!r} is not allowed; choose {param.describe()}",
                                  parameter=param.name)
 
-    uniques = {repr(v): canon(v) for v in pd.unique(column.astype(object))}
-    values = [uniques[repr(v)] for v in column.astype(object)]
-    if all(isinstance(c, str) for c in param.choices):
-        return pd.Series(values, index=column.index, dtype=object)
+    uniques = {(type(v), v): canon(v) for v in pd.unique(column.astype(object))}
+    values = [uniques[(type(v), v)] for v in column.astype(object)]
     return pd.Series(values, index=column.index, dtype=object)
+
+
+def _homogeneous(choices: Sequence[Any]) -> bool:
+    """Whether one Arrow type holds every choice (else values travel as JSON literals)."""
+    kinds = {str if isinstance(c, str) else bool if isinstance(c, bool) else type(c) for c in choices}
+    return len(kinds) == 1
 
 
 def _expand(frame: pd.DataFrame) -> pd.DataFrame:
