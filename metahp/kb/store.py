@@ -529,25 +529,35 @@ class KnowledgeBase:
             raise InvalidObjectiveError("cost must be a finite, non-negative number of seconds")
         columns["cost"] = cost
         for name in ("metrics", "curve"):
-            values = frame[name] if name in frame else [None] * n
+            if name not in frame:
+                columns[name] = pa.nulls(n, pa.string())
+                continue
             try:
-                columns[name] = [_dumps(v) for v in values]
+                columns[name] = pa.array([_dumps(v) for v in frame[name]], pa.string())
             except (TypeError, ValueError) as exc:
                 raise InvalidObjectiveError(f"column {name!r} must hold JSON-serialisable values: {exc}") from exc
-        seed = frame["seed"] if "seed" in frame else pd.Series([None] * n)
-        columns["seed"] = pd.array(pd.to_numeric(seed, errors="raise"), dtype="Int64") if "seed" in frame \
-            else pd.array([None] * n, dtype="Int64")
+        if "seed" in frame:
+            seed = pd.to_numeric(frame["seed"], errors="coerce")
+            if (seed.isna() & frame["seed"].notna()).any() or (seed.dropna() % 1 != 0).any():
+                raise InvalidObjectiveError("seed must be an integer")
+            columns["seed"] = pa.array(seed.astype("Int64"), pa.int64())
+        else:
+            columns["seed"] = pa.nulls(n, pa.int64())
         for name, default in (("device", None), ("source", source), ("study_id", None)):
-            values = frame[name].astype(object) if name in frame else pd.Series([default] * n)
+            if name not in frame:
+                columns[name] = pa.nulls(n, pa.string()) if default is None else pa.repeat(default, n)
+                continue
+            values = frame[name].astype(object)
             values = values.where(values.notna(), default)
-            columns[name] = [None if v is None else str(v)[:_MAX_NAME] for v in values]
-        columns["created_at"] = (pd.to_datetime(created_at).to_numpy() if created_at is not None
-                                 else np.full(n, np.datetime64(_now(), "us")))
-        columns["metahp_version"] = list(metahp_version) if metahp_version is not None else [_version()] * n
-
-        table = pa.Table.from_pandas(pd.DataFrame({**{f"p_{i}": params[c] for i, c in enumerate(params.columns)},
-                                                   **columns, "_row": np.arange(n)}).reset_index(drop=True),
-                                 preserve_index=False)
+            columns[name] = pa.array([None if v is None else str(v)[:_MAX_NAME] for v in values], pa.string())
+        columns["created_at"] = (pa.array(pd.to_datetime(created_at).to_numpy().astype("datetime64[us]"))
+                                 if created_at is not None else pa.repeat(pa.scalar(_now(), pa.timestamp("us")), n))
+        columns["metahp_version"] = (pa.array(list(metahp_version), pa.string()) if metahp_version is not None
+                                     else pa.repeat(_version(), n))
+        arrays: dict[str, Any] = {}
+        for i, c in enumerate(params.columns):
+            arrays[f"p_{i}"] = pa.array(params[c].to_numpy() if params[c].dtype != object else list(params[c]))
+        table = pa.table({**arrays, **columns, "_row": np.arange(n)})
         as_json = set(params.attrs.get("json_columns", ()))
         struct = ", ".join(f"{_sql_str(c)} := " + (f"CAST(p_{i} AS JSON)" if c in as_json else f"p_{i}")
                            for i, c in enumerate(params.columns))
@@ -555,17 +565,17 @@ class KnowledgeBase:
         con.register("_incoming", table)
         try:
             con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE _staged AS
-                SELECT _row, {config_expr} AS config, objective, status, fidelity, cost, metrics, curve, seed, device,
-                       source, study_id, created_at, metahp_version
-                FROM _incoming""")
-            con.execute("""
                 CREATE OR REPLACE TEMP TABLE _hashed AS
                 SELECT *, md5(concat_ws('|', ?, config, coalesce(CAST(objective AS VARCHAR), 'null'), status,
                                         CAST(fidelity AS VARCHAR), coalesce(CAST(seed AS VARCHAR), ''),
                                         coalesce(study_id, ''))) AS content_hash
-                FROM _staged""", [info.name])
-            total = con.execute("SELECT count(*) FROM _hashed").fetchall()[0][0]
+                FROM (SELECT _row, {config_expr} AS config, objective, status, fidelity, cost, metrics, curve, seed,
+                             device, source, study_id, created_at, metahp_version FROM _incoming)""", [info.name])
+            total, distinct = con.execute("SELECT count(*), count(DISTINCT content_hash) FROM _hashed").fetchall()[0]
+            # Duplicates inside the batch are rare; only then pay for a sort.
+            rows = "_hashed" if total == distinct else \
+                "(SELECT DISTINCT ON (content_hash) * FROM _hashed ORDER BY content_hash, _row)"
+            # The content hash covers the task name, so duplicates can only be within this task.
             added = con.execute(f"""
                 INSERT INTO trials (trial_id, task_id, config, objective, objective_name, direction, status,
                                     fidelity, cost, metrics, curve, seed, device, source, metahp_version,
@@ -573,13 +583,13 @@ class KnowledgeBase:
                 SELECT (SELECT coalesce(max(trial_id), 0) FROM trials) + row_number() OVER (ORDER BY _row),
                        {info.task_id}, config, objective, ?, ?, status, fidelity, cost,
                        metrics, curve, seed, device, source, metahp_version, created_at, content_hash, study_id, false
-                FROM (SELECT DISTINCT ON (content_hash) * FROM _hashed ORDER BY content_hash, _row) h
-                WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.content_hash = h.content_hash)
+                FROM {rows} h
+                WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.task_id = {info.task_id}
+                                  AND t.content_hash = h.content_hash)
                 ORDER BY _row
-            """, [info.objective_name, info.direction]).fetchall()[0][0]  # type: ignore[index]
+            """, [info.objective_name, info.direction]).fetchall()[0][0]
         finally:
             con.unregister("_incoming")
-            con.execute("DROP TABLE IF EXISTS _staged")
             con.execute("DROP TABLE IF EXISTS _hashed")
         added = int(added)
         return AddResult(added=added, duplicates=int(total) - added)
@@ -847,7 +857,8 @@ def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame
                 out[name] = [json.dumps(v) for v in out[name]]
                 json_columns.append(name)
             continue
-        if column.dtype == bool or column.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+        if column.dtype == bool or (column.dtype == object
+                                    and column.map(lambda v: isinstance(v, (bool, np.bool_))).any()):
             raise InvalidConfigError(f"parameter {name!r} must be a number, got booleans", parameter=name)
         values = pd.to_numeric(column, errors="coerce")
         if values.isna().any():
