@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q metahp tests
+	$(BIN)/python -m pytest -q metahp tests README.md
 
 test: lint typecheck pytest
 
