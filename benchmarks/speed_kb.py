@@ -44,7 +44,7 @@ def main() -> None:
                 kb.add_task(name, family="bench", space=SPACE, meta_features={"model_params": 1e6 * (i + 1)})
         t_tasks = time.perf_counter() - t0
         frames = []
-        for name in names:
+        for _ in names:
             frames.append(pd.DataFrame({
                 "learning_rate": 10 ** rng.uniform(-5, -1, per_task),
                 "batch_size": np.round(2 ** rng.uniform(3, 10, per_task)).astype(int),

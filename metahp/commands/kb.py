@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,31 @@ def _tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace) -> int:
+    import platform
+
+    from metahp.kb.build import build, datasheet, write_shards
+
+    kb = open_kb(args)
+    started = time.perf_counter()
+    report = build(kb, tasks=_csv(args.tasks), n_design=args.design, n_refine=args.refine, n_repeat=args.repeat,
+                   executor=args.executor, n_workers=args.workers, device=args.device, time_limit=args.time_limit,
+                   budget=args.budget)
+    wall = time.perf_counter() - started
+    print(f"trained {report['trained']} trials ({report['skipped']} already there) in {wall:.0f} s; "
+          f"status: {report['status']}; {'complete' if report['complete'] else 'incomplete: run again to resume'}")
+    if args.out:
+        out = Path(args.out)
+        write_shards(kb, out)
+        info = {"n_design": args.design, "n_refine": args.refine, "n_repeat": args.repeat,
+                "command": "metahp " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("metahp") else "metahp kb build",
+                "hardware": args.hardware or f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+                "wall_seconds": args.wall_seconds if args.wall_seconds is not None else wall}
+        (out / "DATASHEET.md").write_text(datasheet(kb, build_info=info))
+        print(f"wrote the shards and DATASHEET.md to {out}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     """Add ``metahp kb`` and its subcommands."""
     kb = subparsers.add_parser("kb", help="inspect, fill and exchange the knowledge base",
@@ -154,6 +182,24 @@ def register(subparsers: Any) -> None:
     exp.add_argument("--tasks", help="comma-separated task names (default: all)")
     exp.add_argument("--contributed", action="store_true", help="only trials marked with kb.contribute()")
     exp.set_defaults(func=_export)
+
+    bld = sub.add_parser("build", help="train the built-in task suite into the knowledge base (resumable)",
+                         description="Train the built-in task suite (less the held-out tasks) with the runner and "
+                                     "store every trial; a re-run skips what is already there.")
+    add_kb_argument(bld)
+    bld.add_argument("--tasks", help="comma-separated built-in task names (default: all but the held-out ones)")
+    bld.add_argument("--design", type=int, default=32, help="space-filling configurations per task (default 32)")
+    bld.add_argument("--refine", type=int, default=16, help="configurations around the best per task (default 16)")
+    bld.add_argument("--repeat", type=int, default=8, help="design configurations repeated with seed 1 (default 8)")
+    bld.add_argument("--executor", choices=["inline", "process", "ray"], default="process")
+    bld.add_argument("--workers", type=int, default=None, help="parallel trainings (default: the cores)")
+    bld.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    bld.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (resume later)")
+    bld.add_argument("--budget", type=int, default=None, help="override every task's training steps (quick checks)")
+    bld.add_argument("--out", help="also write the shards and DATASHEET.md to this folder (e.g. knowledge_base/)")
+    bld.add_argument("--hardware", help=argparse.SUPPRESS)
+    bld.add_argument("--wall-seconds", type=float, default=None, help=argparse.SUPPRESS)
+    bld.set_defaults(func=_build)
 
     tasks = sub.add_parser("tasks", help="list the tasks")
     add_kb_argument(tasks)
