@@ -29,7 +29,7 @@ from metahp.kb.store import KnowledgeBase
 __all__ = ["BuildPlan", "HELD_OUT", "plan_build", "build", "write_shards", "datasheet"]
 
 #: Built-in tasks the seed knowledge base leaves out on purpose (see DATASHEET.md).
-HELD_OUT: tuple[str, ...] = ("docs-m", "reverse")
+HELD_OUT: tuple[str, ...] = ("docs-m",)
 
 
 @dataclass
@@ -149,7 +149,7 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
         report["skipped"] += plan.skipped
         log(f"{phase}: {len(plan)} trainings to run ({plan.skipped} already in {kb.path or ':memory:'})")
         # Batches keep a time limit honest and let a crash lose at most one batch's running trials.
-        batch = max(1, (n_workers or 1) * 4)
+        batch = max(1, (n_workers or 1) * 8)
         for start in range(0, len(plan.jobs), batch):
             if time_limit is not None and time.perf_counter() - started > time_limit:
                 log(f"time limit of {time_limit:.0f} s reached; run the build again to resume")

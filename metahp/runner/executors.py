@@ -1,0 +1,238 @@
+"""Run many trials: inline, in a pool of long-lived processes, or on a Ray cluster.
+
+Every executor returns the results in the order of the jobs. Results are written to the
+knowledge base by the calling process only (a single writer), one by one as trials
+finish, so a crash loses only the trials still running.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from metahp.errors import InvalidConfigError, MetaHPError
+from metahp.runner._spec import Task
+from metahp.runner._train import TrialResult, available_cores, resolve_task, run_trial
+
+__all__ = ["Job", "EXECUTORS", "MissingDependencyError", "run_many", "record_result"]
+
+
+class MissingDependencyError(MetaHPError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class Job(NamedTuple):
+    """One trial to run: a built-in task name (or task), a configuration, a seed, a budget."""
+
+    task: str | Task
+    config: dict[str, Any]
+    seed: int = 0
+    budget: int | None = None
+
+
+@dataclass
+class _Context:
+    device: str
+    threads: int
+    on_result: Callable[[int, TrialResult], None]
+    n_workers: int
+    ray_address: str | None = None
+
+
+def _as_job(item: Job | Sequence[Any] | dict[str, Any]) -> Job:
+    if isinstance(item, Job):
+        return item
+    if isinstance(item, dict):
+        return Job(**item)
+    if isinstance(item, (tuple, list)) and 2 <= len(item) <= 4:
+        return Job(*item)
+    raise InvalidConfigError(f"a job is (task, config[, seed[, budget]]) or a Job, got {item!r}")
+
+
+def _check(job: Job) -> Job:
+    # Fail before any training: unknown task names and invalid configurations raise here.
+    task = resolve_task(job.task)
+    task.space.validate(dict(job.config or {}), fill_defaults=True)
+    if job.budget is not None and (isinstance(job.budget, bool) or not isinstance(job.budget, int) or job.budget < 1):
+        raise InvalidConfigError(f"a job's budget must be a positive integer, got {job.budget!r}", parameter="budget")
+    return job
+
+
+def _run_job(job: Job, device: str, threads: int) -> TrialResult:
+    return run_trial(job.task, job.config, device=device, seed=job.seed, budget=job.budget, threads=threads)
+
+
+# ----------------------------------------------------------------------------- executors
+def _inline(jobs: list[Job], ctx: _Context) -> None:
+    for i, job in enumerate(jobs):
+        ctx.on_result(i, _run_job(job, ctx.device, ctx.threads))
+
+
+def _init_worker(threads: int) -> None:
+    # Import torch and transformers once per worker, not once per trial.
+    import torch
+    import transformers  # noqa: F401
+
+    torch.set_num_threads(threads)
+
+
+def _process(jobs: list[Job], ctx: _Context) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(max_workers=ctx.n_workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(ctx.threads,)) as pool:
+        futures: dict[Future[TrialResult], int] = {
+            pool.submit(_run_job, job, ctx.device, ctx.threads): i for i, job in enumerate(jobs)
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=futures.__getitem__):
+                ctx.on_result(futures[future], _result_or_failure(jobs[futures[future]], ctx, future.result))
+
+
+def _result_or_failure(job: Job, ctx: _Context, get: Callable[[], TrialResult]) -> TrialResult:
+    # A worker that dies (killed for memory, segfault) is a failed trial, not a crash of the study.
+    try:
+        return get()
+    except MetaHPError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - failure is data
+        task = resolve_task(job.task)
+        return TrialResult(
+            task=task.name, config=task.space.validate(dict(job.config or {}), fill_defaults=True), objective=None,
+            direction=task.direction, status="failed", curve=[], seconds=math.nan, tokens_per_second=0.0,
+            peak_memory_bytes=0, device=ctx.device, seed=job.seed, steps_done=0, budget=job.budget or task.budget,
+            message=f"worker died: {type(exc).__name__}: {exc}"[:2000])
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "executor='ray' needs Ray, which is not installed: pip install 'metahp[ray]'") from exc
+    return ray
+
+
+def _ray(jobs: list[Job], ctx: _Context) -> None:
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        if ctx.ray_address is None:
+            ray.init(num_cpus=ctx.n_workers * ctx.threads, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        else:
+            ray.init(address=ctx.ray_address, log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=ctx.threads, num_gpus=1 if ctx.device.startswith("cuda") else 0)(_run_job)
+        refs = {remote.remote(job, ctx.device, ctx.threads): i for i, job in enumerate(jobs)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                i = refs[ref]
+                ctx.on_result(i, _result_or_failure(jobs[i], ctx, functools.partial(ray.get, ref)))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+#: Executor name -> function running the jobs and calling ``ctx.on_result(index, result)``.
+EXECUTORS: dict[str, Callable[[list[Job], _Context], None]] = {"inline": _inline, "process": _process, "ray": _ray}
+
+
+# --------------------------------------------------------------------------- knowledge base
+def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, *,
+                  _known: set[str] | None = None) -> None:
+    """Write one result to a knowledge base: the task (idempotent by name), then the trial.
+
+    Args:
+        kb: A ``metahp.KnowledgeBase``.
+        result: The trial result.
+        task: The task trained (default: the built-in task named in ``result``).
+    """
+    spec = resolve_task(task if task is not None else result.task)
+    if _known is None or spec.name not in _known:
+        kb.add_task(spec.name, family=spec.family, kind=spec.kind, meta_features=spec.meta_features, space=spec.space,
+                    objective_name=spec.objective_name, direction=spec.direction,
+                    provenance={"source": "metahp.runner", "dataset": spec.dataset, "description": spec.description})
+        if _known is not None:
+            _known.add(spec.name)
+    kb.add_trials(spec.name, [result.to_record()], source="runner")
+
+
+def run_many(
+    jobs: Iterable[Job | Sequence[Any] | dict[str, Any]],
+    executor: str = "inline",
+    n_workers: int | None = None,
+    kb: Any = None,
+    progress: bool = True,
+    ray_address: str | None = None,
+    device: str = "auto",
+) -> list[TrialResult]:
+    """Run trials and return their results in the order of ``jobs``.
+
+    Args:
+        jobs: ``(task, config, seed, budget)`` tuples (seed and budget optional), :class:`Job`
+            or dicts with those keys. ``task`` is a built-in name or, for ``"inline"``, any task;
+            the process and Ray executors need tasks that their workers can rebuild (built-in
+            names or picklable tasks whose datasets are registered at import).
+        executor: ``"inline"`` (this process), ``"process"`` (a pool of long-lived spawned
+            workers that import transformers once; as with any spawned pool, a script must
+            call ``run_many`` under ``if __name__ == "__main__":``) or ``"ray"`` (a Ray cluster).
+            A worker that dies (killed for memory, say) gives a ``"failed"`` result.
+        n_workers: Parallel trials (default: 1 inline, else the number of cores). Each
+            worker trains with ``cores // n_workers`` threads.
+        kb: A ``metahp.KnowledgeBase`` to write every result to as it finishes (from this
+            process only).
+        progress: Show a tqdm progress bar.
+        ray_address: Address of a running Ray cluster; ``None`` starts a local one (and
+            shuts it down afterwards) unless Ray is already initialised.
+        device: Passed to :func:`~metahp.runner.run_trial`.
+
+    Raises:
+        UnknownTaskError, InvalidConfigError: A job is bad; raised before anything trains.
+        InvalidConfigError: Unknown executor or a bad ``n_workers``.
+        MissingDependencyError: ``executor="ray"`` without Ray installed.
+    """
+    if executor not in EXECUTORS:
+        raise InvalidConfigError(f"unknown executor {executor!r}; choose one of {sorted(EXECUTORS)}",
+                                 parameter="executor")
+    job_list = [_check(_as_job(item)) for item in jobs]
+    cores = available_cores()
+    workers = n_workers if n_workers is not None else (1 if executor == "inline" else cores)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidConfigError(f"n_workers must be a positive integer, got {n_workers!r}", parameter="n_workers")
+    if executor == "ray":
+        _import_ray()
+    results: list[TrialResult | None] = [None] * len(job_list)
+    known: set[str] = set()
+    bar = _progress_bar(len(job_list), executor, progress)
+
+    def on_result(index: int, result: TrialResult) -> None:
+        results[index] = result
+        if kb is not None:
+            record_result(kb, result, job_list[index].task, _known=known)
+        bar.update(1)
+        bar.set_postfix_str(f"{result.task}: {result.status}", refresh=False)
+
+    ctx = _Context(device=device, threads=max(1, cores // workers), on_result=on_result, n_workers=workers,
+                   ray_address=ray_address)
+    try:
+        EXECUTORS[executor](job_list, ctx)
+    finally:
+        bar.close()
+    return [r for r in results if r is not None]
+
+
+def _progress_bar(total: int, executor: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"trials ({executor})", unit="trial", disable=not enabled)
+

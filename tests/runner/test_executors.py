@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from metahp import tasks
+from metahp.errors import InvalidConfigError, UnknownTaskError
+from metahp.kb import KnowledgeBase
+from metahp.runner import Job, record_result, run_many, run_trial
+from metahp.space import Float, SearchSpace
+
+JOBS = [("markov-low", {"learning_rate": 3e-3}, 0, 8), ("copy", {"optimizer": "sgd", "learning_rate": 0.3}, 1, 8)]
+
+
+def _inline_reference() -> list[list[tuple[int, float]]]:
+    return [run_trial(task, config, seed=seed, budget=budget, threads=1).curve for task, config, seed, budget in JOBS]
+
+
+def test_inline_writes_each_result_to_the_knowledge_base() -> None:
+    kb = KnowledgeBase(":memory:")
+    results = run_many(JOBS, executor="inline", kb=kb, progress=False)
+    assert [r.task for r in results] == ["markov-low", "copy"]
+    assert [r.status for r in results] == ["ok", "ok"]
+    trials = kb.trials()
+    assert len(trials) == 2 and set(trials["source"]) == {"runner"}
+    assert sorted(kb.tasks()["name"]) == ["copy", "markov-low"]
+    stored = trials.set_index("task").loc["copy"]
+    assert stored["value"] == pytest.approx(results[1].objective) and stored["seed"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:cannot instantiate:RuntimeWarning")  # the broken model has no parameter count
+def test_diverged_and_failed_results_are_stored_as_data() -> None:
+    task = tasks.get("markov-low")
+    wide = SearchSpace([Float("learning_rate", 1e-5, 100.0, log=True),
+                        *[p for p in task.space.params if p.name != "learning_rate"]])
+    wide_task = dataclasses.replace(task, name="markov-low-wide", space=wide)
+    diverged = run_trial(wide_task, {"learning_rate": 10.0, "warmup_ratio": 0.0}, budget=30, threads=1)
+    broken = dataclasses.replace(task, name="markov-low-broken",
+                                 model=dataclasses.replace(task.model, hidden_size=50, num_heads=4))
+    failed = run_trial(broken, {}, budget=5, threads=1)
+    assert (diverged.status, failed.status) == ("diverged", "failed")
+    kb = KnowledgeBase(":memory:")
+    record_result(kb, diverged, wide_task)
+    record_result(kb, failed, broken)
+    stored = kb.trials().set_index("task")
+    assert stored.loc["markov-low-wide", "status"] == "diverged"
+    assert stored.loc["markov-low-broken", "status"] == "failed"
+    assert stored["value"].isna().all()
+
+
+def test_process_pool_matches_inline() -> None:
+    reference = _inline_reference()
+    results = run_many(JOBS, executor="process", n_workers=2, progress=False)
+    assert [r.status for r in results] == ["ok", "ok"]
+    for result, curve in zip(results, reference):
+        assert [s for s, _ in result.curve] == [s for s, _ in curve]
+        assert [v for _, v in result.curve] == pytest.approx([v for _, v in curve], rel=1e-6)
+
+
+def test_ray_local_matches_inline() -> None:
+    reference = _inline_reference()[:1]
+    results = run_many(JOBS[:1], executor="ray", n_workers=1, progress=False)
+    assert results[0].status == "ok"
+    assert [v for _, v in results[0].curve] == pytest.approx([v for _, v in reference[0]], rel=1e-6)
+
+
+def test_bad_jobs_raise_before_anything_trains() -> None:
+    with pytest.raises(UnknownTaskError):
+        run_many([("markov-low", {}), ("no-such-task", {})], progress=False)
+    with pytest.raises(InvalidConfigError, match="learning_rate"):
+        run_many([Job("markov-low", {"learning_rate": -1.0})], executor="process", progress=False)
+    with pytest.raises(InvalidConfigError, match="executor"):
+        run_many(JOBS, executor="dask", progress=False)
+    with pytest.raises(InvalidConfigError, match="n_workers"):
+        run_many(JOBS, executor="process", n_workers=0, progress=False)
