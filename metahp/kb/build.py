@@ -192,9 +192,9 @@ def datasheet(kb: KnowledgeBase, *, build_info: dict[str, Any] | None = None) ->
     lines = [
         "# Seed knowledge base — datasheet",
         "",
-        "The trials in these shards were produced by metahp's own runner (`metahp kb build`) training the "
-        "built-in task suite (`metahp.tasks.builtin()`): small GPT-2 language models and BERT-style classifiers "
-        "trained from scratch on offline text, and a pretrained MiniLM fine-tuned, with metahp's training loop.",
+        "The trials in these shards were produced by metahp's own runner (`metahp kb build`) training tasks of "
+        "the built-in suite (`metahp.tasks.builtin()`) with metahp's training loop: "
+        + ", ".join(f"`{f}`" for f in kb.families()) + ".",
         "",
         "## How it was made",
         "",
@@ -208,6 +208,10 @@ def datasheet(kb: KnowledgeBase, *, build_info: dict[str, Any] | None = None) ->
         f"{np.nansum(trials['cost'].to_numpy(dtype=float)):.0f} s.",
         f"- Seeds: {', '.join(str(int(s)) for s in sorted(set(trials['seed'].dropna())))}.",
         f"- Held-out tasks (never trained into the seed, used by `metahp demo`): {', '.join(HELD_OUT)}.",
+        "- Built-in tasks not in the seed: "
+        + (", ".join(n for n in builtin_tasks.names() if n not in set(trials["task"]) and n not in HELD_OUT)
+           or "none") + (f" ({info['absent_because']})" if info.get("absent_because") else "") + ".",
+        *[f"- {note}" for note in info.get("notes", [])],
         "",
         "## Counts",
         "",
