@@ -95,6 +95,9 @@ def plan_build(kb: KnowledgeBase, tasks: Sequence[Any], *, n_design: int = 32, n
         if n_refine <= 0 or not kb.has_task(task.name):
             continue
         trials = kb.trials(task.name, status="ok")
+        # Centres come from the design alone, so the plan stays the same while refinements arrive.
+        design_keys = {_key(c, 0) for c in configs}
+        trials = trials[[_key(c, 0) in design_keys for c in trials["config"]]]
         if len(trials) < min(n_design, 8):
             continue
         best = trials.sort_values("objective").head(4)
