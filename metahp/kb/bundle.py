@@ -50,6 +50,9 @@ TRIAL_COLUMNS: dict[str, pa.DataType] = {
     "seed": pa.int64(), "device": pa.string(), "source": pa.string(), "study_id": pa.string(),
     "metahp_version": pa.string(), "created_at": pa.timestamp("us"), "content_hash": pa.string(),
 }
+#: Columns later schema versions added to bundles: name -> the version that added it. Older bundles
+#: lack them; they are read as nulls, as the store's migrations fill them.
+ADDED_IN: dict[str, int] = {"study_id": 2}
 
 
 @dataclass
@@ -146,8 +149,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise CorruptBundleError(f"{path} was not written by metahp (manifest format is not {BUNDLE_FORMAT!r})")
     version = manifest.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CorruptBundleError(f"{manifest_path} has no integer schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CorruptBundleError(f"{manifest_path} has no valid schema_version (a positive integer)")
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"bundle {path} has schema version {version}, newer than this metahp reads "
                                  f"({SCHEMA_VERSION}); upgrade metahp to import it")
@@ -169,11 +172,14 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_table(file: Path, columns: dict[str, pa.DataType]) -> pa.Table:
+def _read_table(file: Path, columns: dict[str, pa.DataType], version: int = SCHEMA_VERSION) -> pa.Table:
     try:
         table = pq.read_table(file)
     except Exception as exc:  # pyarrow raises many types for broken files
         raise CorruptBundleError(f"cannot read {file.name}: {exc}") from exc
+    for name, added in ADDED_IN.items():
+        if name in columns and name not in table.column_names and version < added:
+            table = table.append_column(pa.field(name, columns[name]), pa.nulls(table.num_rows, columns[name]))
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise CorruptBundleError(f"{file.name} lacks columns {missing}; it was not written by this metahp")
@@ -195,7 +201,7 @@ def read_bundle(kb: KnowledgeBase, path: Path) -> ImportResult:
     manifest = _read_manifest(path)
     tasks = _read_table(path / "tasks.parquet", TASK_COLUMNS).to_pylist()
     shards = sorted(n for n in manifest["files"] if n.startswith("trials-"))
-    tables = [_read_table(path / n, TRIAL_COLUMNS) for n in shards]
+    tables = [_read_table(path / n, TRIAL_COLUMNS, manifest["schema_version"]) for n in shards]
     trials = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=list(TRIAL_COLUMNS))
     if isinstance(manifest.get("trials"), int) and manifest["trials"] != len(trials):
         raise CorruptBundleError(f"bundle {path} should hold {manifest['trials']} trials but has {len(trials)}")

@@ -27,9 +27,11 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +154,8 @@ def _read_frame(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
         if name.endswith((".tsv", ".tsv.gz")):
             return pd.read_csv(path, sep="\t", **kwargs)
         return pd.read_csv(path, **kwargs)
-    except (OSError, ValueError, ImportError) as exc:  # pandas parser errors are ValueErrors
+    # pandas parser errors are ValueErrors; a truncated .gz raises EOFError, a damaged one zlib.error.
+    except (OSError, ValueError, ImportError, EOFError, zlib.error, csv.Error) as exc:
         raise ImportSourceError(f"{what}: cannot read {str(path)!r}: {exc}") from exc
 
 
@@ -162,6 +165,22 @@ def _require_columns(frame: pd.DataFrame, expected: Sequence[str], what: str) ->
         raise ImportSourceError(
             f"{what}: missing column(s) {missing}; expected {list(expected)}, found {list(map(str, frame.columns))}"
         )
+
+
+def _require_numeric(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Convert ``columns`` to numbers in place; raise if a value is neither a number nor missing."""
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            continue
+        numeric = pd.to_numeric(series, errors="coerce")
+        bad = (numeric.isna() & series.notna()).to_numpy()
+        if bad.any():
+            raise ImportSourceError(
+                f"{what}: column {column!r} must hold numbers, but rows {_rows(frame.index[bad])} do not "
+                f"(e.g. {series[bad].iloc[0]!r}); the file may be damaged"
+            )
+        frame[column] = numeric
 
 
 def _rows(index: Any, limit: int = 10) -> str:
@@ -311,6 +330,7 @@ def load_steplaw(path: str | Path, *, family: str = "steplaw-dense") -> list[Imp
     file = _file_in(path, "dense_lr_bs_loss.csv", what)
     frame = _read_frame(file, what)
     _require_columns(frame, _STEPLAW_COLUMNS, what)
+    _require_numeric(frame, _STEPLAW_COLUMNS, what)
     frame = frame.rename(columns={"lr": "learning_rate", "bs": "batch_size"})
     frame["objective"] = frame["smooth loss"].astype(float)
     frame["metrics"] = _metrics_column(frame, {"loss": "loss", "train_iters": "ti"})
@@ -368,21 +388,28 @@ _NMT_LOG = {"bpe_symbols": True, "num_layers": False, "hidden_size": True,
             "transformer_feed_forward_num_hidden": True, "num_heads": True, "learning_rate": True}
 
 
-def _nmt_dataset_sizes(folder: Path) -> dict[str, float]:
+def _nmt_dataset_sizes(folder: Path, what: str) -> dict[str, float]:
     """Training sentence pairs per language pair, from the NMTLC file of the same release."""
     lc = folder.parent / "lc_datasets" / "nmtlc.jsonl"
     sizes: dict[str, float] = {}
     if not lc.is_file():
         return sizes
-    with lc.open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if record.get("task") != "scratch":
-                continue
-            pair = f"{record['src']}-{record['trg']}"
-            size = record.get("hyperparams", {}).get("dataset_size")
-            if isinstance(size, (int, float)) and size > 0:
-                sizes.setdefault(pair, float(size))
+    try:
+        with lc.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError(f"line {number} is not a JSON object")
+                if record.get("task") != "scratch":
+                    continue
+                pair = f"{record['src']}-{record['trg']}"
+                hyperparams = record.get("hyperparams", {})
+                size = hyperparams.get("dataset_size") if isinstance(hyperparams, dict) else None
+                if isinstance(size, (int, float)) and not isinstance(size, bool) and math.isfinite(size) and size > 0:
+                    sizes.setdefault(pair, float(size))
+    except (OSError, ValueError, KeyError) as exc:  # JSON and UTF-8 errors are ValueErrors
+        raise ImportSourceError(f"{what}: cannot read {str(lc)!r} (training-set sizes): {exc!r}; "
+                                "repair or remove that file") from exc
     return sizes
 
 
@@ -413,7 +440,7 @@ def load_nmt(path: str | Path, *, family: str = "nmt") -> list[ImportedTask]:
     hyps_files = sorted(folder.glob("*.hyps"))
     if not hyps_files:
         raise ImportSourceError(f"{what}: no *.hyps files in {str(folder)!r}")
-    sizes = _nmt_dataset_sizes(folder)
+    sizes = _nmt_dataset_sizes(folder, what)
     frames: dict[str, pd.DataFrame] = {}
     files: dict[str, list[Path]] = {}
     for hyps_file in hyps_files:
@@ -433,6 +460,8 @@ def load_nmt(path: str | Path, *, family: str = "nmt") -> list[ImportedTask]:
             raise ImportSourceError(f"{what}: {hyps_file.name} has {len(hyps)} rows but {evals_file.name} {len(evals)}")
         hyps.columns = list(_NMT_HYPS)
         evals.columns = list(_NMT_EVALS)
+        _require_numeric(hyps, _NMT_HYPS, f"{what} ({hyps_file.name})")
+        _require_numeric(evals, _NMT_EVALS, f"{what} ({evals_file.name})")
         frame = pd.concat([hyps, evals], axis=1)
         frame["pair"] = pair
         frames[pair] = frame
@@ -513,9 +542,11 @@ def _load_grid_folder(
         frame = _read_frame(file, what)
         _require_columns(frame, [*params, objective], f"{what} ({file.name})")
         frame = frame.rename(columns=dict(params))
+        seeds = [c for c in frame.columns if str(c).startswith(seed_prefix)]
+        _require_numeric(frame, [objective, *seeds, *(p for p in params.values() if p in log)],
+                         f"{what} ({file.name})")
         frame["objective"] = frame[objective].astype(float)
         frame["status"] = np.where(np.isfinite(frame["objective"]), "ok", "failed")
-        seeds = [c for c in frame.columns if str(c).startswith(seed_prefix)]
         frame["metrics"] = _metrics_column(frame, {c: c for c in seeds})
         frames[file.name.split(".")[0]] = frame
         task_files[file.name.split(".")[0]] = file
@@ -622,6 +653,7 @@ def load_svm(path: str | Path, *, family: str = "svm") -> list[ImportedTask]:
     file = _file_in(path, "svm_meta_dataset.csv.gz", what)
     frame = _read_frame(file, what)
     _require_columns(frame, ["dataset", "accuracy", *_SVM_KERNELS, *_SVM_PARAMS, *_SVM_META], what)
+    _require_numeric(frame, ["accuracy", *_SVM_KERNELS, *_SVM_PARAMS, *_SVM_META], what)
     onehot = frame[list(_SVM_KERNELS)].to_numpy(dtype=float)
     bad = (onehot.sum(axis=1) != 1) | ~np.all((onehot == 0) | (onehot == 1), axis=1)
     if bad.any():
@@ -786,6 +818,7 @@ def load_table(
             "rows, or add a 'status' column marking them 'failed' or 'diverged'"
         )
     if metrics:
+        _require_numeric(frame, metrics, what)
         frame["metrics"] = _metrics_column(frame, {c: c for c in metrics})
 
     for name in params:

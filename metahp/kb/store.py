@@ -263,6 +263,7 @@ class KnowledgeBase:
             if version < SCHEMA_VERSION:
                 if not write:
                     if self.read_only:
+                        _read_only_views(con, version)
                         return con
                 con.execute("BEGIN")
                 try:
@@ -723,13 +724,20 @@ class KnowledgeBase:
             **options: The importer's options (for ``table``: ``family``, ``task_cols``,
                 ``param_cols``, ``objective``, ``direction``, ``meta_cols``, ``rename``).
         """
-        from metahp.errors import ImportSourceError
+        from metahp.errors import ImportSourceError, MetaHPError
         from metahp.kb.bundle import ImportResult
         from metahp.kb.importers import IMPORTERS
 
         if source not in IMPORTERS:
             raise ImportSourceError(f"unknown source {source!r}; choose one of {sorted(IMPORTERS)}")
-        imported = IMPORTERS[source](Path(path), **options)
+        try:
+            imported = IMPORTERS[source](Path(path), **options)
+        except MetaHPError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, EOFError, OSError) as exc:
+            # The source is untrusted input: whatever it trips in a reader is a typed error, not a crash.
+            raise ImportSourceError(f"{source} importer cannot read {str(path)!r}: {type(exc).__name__}: {exc}; "
+                                    "check the file and the importer's options") from exc
         result = ImportResult()
         with self._transaction() as con:
             for item in imported:
@@ -775,6 +783,18 @@ class KnowledgeBase:
             self.import_(folder)
         except Exception as exc:  # the user's store must open even if the shipped seed is damaged
             warnings.warn(f"could not load the bundled knowledge base from {folder}: {exc}", stacklevel=3)
+
+
+def _read_only_views(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Let a read-only connection to an older, unmigrated store read it as the current schema.
+
+    The file is not changed: temporary views shadow the old tables with the columns later
+    versions added, at the values their migrations give old rows.
+    """
+    database = _sql_str(con.execute("SELECT current_database()").fetchall()[0][0])  # type: ignore[index]
+    if version < 2:
+        con.execute("CREATE TEMP VIEW trials AS SELECT *, CAST(NULL AS VARCHAR) AS study_id, false AS contributed "
+                    f"FROM {database}.main.trials")
 
 
 # Frame helpers ------------------------------------------------------------------------------

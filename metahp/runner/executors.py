@@ -80,19 +80,47 @@ def _init_worker(threads: int) -> None:
 
 
 def _process(jobs: list[Job], ctx: _Context) -> None:
+    """Run ``jobs`` in a pool of spawned workers.
+
+    A worker that dies (killed for memory, a segfault) breaks the whole pool, and every job
+    still in it comes back with ``BrokenProcessPool``. Those jobs are innocent until proven
+    otherwise: they run again in a fresh pool, and the ones broken a second time run alone,
+    each in a pool of its own, so only the job that kills its worker is recorded as failed.
+    """
+    indices = list(range(len(jobs)))
+    for attempt in range(3):
+        isolate = attempt == 2
+        groups = [[i] for i in indices] if isolate else [indices]
+        broken: list[int] = []
+        for group in groups:
+            broken += _process_round([jobs[i] for i in group], group, ctx, last=isolate)
+        if not broken:
+            return
+        indices = broken
+
+
+def _process_round(jobs: list[Job], indices: list[int], ctx: _Context, *, last: bool) -> list[int]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=ctx.n_workers, mp_context=multiprocessing.get_context("spawn"),
+    broken: list[int] = []
+    with ProcessPoolExecutor(max_workers=min(ctx.n_workers, len(jobs)),
+                             mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(ctx.threads,)) as pool:
         futures: dict[Future[TrialResult], int] = {
-            pool.submit(_run_job, job, ctx.device, ctx.threads): i for i, job in enumerate(jobs)
+            pool.submit(_run_job, job, ctx.device, ctx.threads): k for k, job in enumerate(jobs)
         }
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=futures.__getitem__):
-                ctx.on_result(futures[future], _result_or_failure(jobs[futures[future]], ctx, future.result))
+                k = futures[future]
+                if not last and isinstance(future.exception(), BrokenProcessPool):
+                    broken.append(indices[k])
+                    continue
+                ctx.on_result(indices[k], _result_or_failure(jobs[k], ctx, future.result))
+    return sorted(broken)
 
 
 def _result_or_failure(job: Job, ctx: _Context, get: Callable[[], TrialResult]) -> TrialResult:
