@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "describe_task": "metahp.task",
     "run_trial": "metahp.runner",
     "TrialResult": "metahp.runner",
+    "run_many": "metahp.runner",
     "recommend": "metahp.recommend",
     "Recommendation": "metahp.recommend",
     "Study": "metahp.study",

@@ -19,6 +19,7 @@ __all__ = [
     "ImportSourceError",
     "KnowledgeBaseError",
     "TrainingError",
+    "MissingDependencyError",
 ]
 
 
@@ -74,3 +75,7 @@ class KnowledgeBaseError(MetaHPError):
 
 class TrainingError(MetaHPError):
     """A training task or configuration cannot be set up (not raised for runs that diverge)."""
+
+
+class MissingDependencyError(MetaHPError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

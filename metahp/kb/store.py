@@ -291,6 +291,7 @@ class KnowledgeBase:
         with self._connection(write=True) as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                con.execute("DELETE FROM metahp_meta WHERE key = 'content_hash'")  # the cached fingerprint
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
@@ -655,14 +656,26 @@ class KnowledgeBase:
                                    [task_id]).fetchall()[0][0])
 
     def content_hash(self) -> str:
-        """A fingerprint of everything stored; it changes whenever a task or trial is added."""
-        with self._connection() as con:
+        """A fingerprint of everything stored; it changes whenever a task or trial is added.
+
+        It is computed from the rows' content hashes (so equal contents give equal
+        fingerprints across stores) and kept in the store until the next write, so asking
+        again is one small query.
+        """
+        with self._connection(write=not self.read_only) as con:
+            cached = con.execute("SELECT value FROM metahp_meta WHERE key = 'content_hash'").fetchall()
+            if cached:
+                return str(cached[0][0])
             row = con.execute(
                 "SELECT (SELECT count(*) FROM trials), (SELECT coalesce(bit_xor(hash(content_hash)), 0) FROM trials), "
                 "(SELECT count(*) FROM tasks), (SELECT coalesce(bit_xor(hash(name || meta_features || "
                 "coalesce(space, ''))), 0) FROM tasks)"
             ).fetchall()[0]
-        return "-".join(str(v) for v in row)
+            value = "-".join(str(v) for v in row)
+            if not self.read_only:
+                con.execute("INSERT INTO metahp_meta VALUES ('content_hash', ?) "
+                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [value])
+        return value
 
     def stats(self) -> dict[str, Any]:
         """Counts of tasks and trials, by family and by status, and where the store lives."""

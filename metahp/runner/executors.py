@@ -13,15 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from metahp.errors import InvalidConfigError, MetaHPError
+from metahp.errors import InvalidConfigError, MetaHPError, MissingDependencyError
 from metahp.runner._spec import Task
 from metahp.runner._train import TrialResult, available_cores, resolve_task, run_trial
 
 __all__ = ["Job", "EXECUTORS", "MissingDependencyError", "run_many", "record_result"]
 
 
-class MissingDependencyError(MetaHPError, ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
 
 
 class Job(NamedTuple):

@@ -1,0 +1,112 @@
+"""metahp's own methods: the cold GP-BO baseline, zero-shot portfolios and the warm-started Study."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from metahp.bench._method import Method, register_method
+from metahp.bench._problem import PoolProblem, Suite, TaskPool
+from metahp.errors import MetaHPError
+
+__all__ = ["StudyGP", "MetaHPZeroShot", "MetaHPStudy"]
+
+
+def _open_kb(suite: Suite) -> Any:
+    if suite.kb_path is None:
+        raise MetaHPError(f"suite {suite.name!r} has no knowledge base; build it with load_suites() or pass --kb")
+    from metahp.kb import KnowledgeBase
+
+    return KnowledgeBase(suite.kb_path)
+
+
+def _run_study(problem: PoolProblem, study: Any) -> None:
+    while problem.remaining > 0:
+        trial = study.ask()
+        if trial.candidate is None:
+            raise MetaHPError("a pool-mode Study returned a configuration outside its candidates")
+        study.tell(trial, problem.evaluate(int(trial.candidate)))
+
+
+class StudyGP(Method):
+    """Cold-start GP-BO: metahp's ``Study`` without a knowledge base (5 Sobol points, BoTorch GP + LogEI)."""
+
+    name = "gp"
+    note = "metahp.Study without knowledge base, pool mode: 5 scrambled Sobol points, then BoTorch GP + LogEI"
+
+    def prepare(self, suite: Suite, target: TaskPool) -> Any:
+        """Keep the suite's space."""
+        return {"space": suite.space}
+
+    def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
+        """Run a cold pool-mode Study."""
+        from metahp.study import Study
+
+        study = Study(state["space"], candidates=problem.pool.frame, seed=seed % 2**31)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _run_study(problem, study)
+
+
+class MetaHPZeroShot(Method):
+    """metahp's zero-shot portfolio (``metahp.recommend``, k = budget), evaluated in order without feedback."""
+
+    name = "metahp-zs"
+    note = ("metahp.recommend(k=budget, model='lgbm', exclude=[target]) in order, each snapped to the nearest "
+            "free pool member")
+
+    def __init__(self, budget: int = 50) -> None:
+        self.budget = budget
+
+    def prepare(self, suite: Suite, target: TaskPool) -> Any:
+        """Ask the recommender once per target: it is deterministic and takes no feedback."""
+        from metahp.recommend import recommend
+
+        k = min(self.budget, target.size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            recs = recommend(target.name, space=suite.space, k=k, kb=_open_kb(suite), exclude=[target.name])
+        return {"portfolio": [suite.space.encode(r.config) for r in recs]}
+
+    def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
+        """Evaluate the portfolio; should it be short, continue at random."""
+        for x in state["portfolio"][: problem.remaining]:
+            problem.evaluate(problem.snap(x))
+        free = np.flatnonzero(problem.free)
+        for i in np.random.default_rng(seed).permutation(free)[: problem.remaining]:
+            problem.evaluate(int(i))
+
+
+class MetaHPStudy(Method):
+    """metahp's warm-started ``Study`` in pool mode (meta-model prior + BoTorch on the target's trials)."""
+
+    name = "metahp"
+    note = ("metahp.Study(task=target, kb, exclude=[target], candidates=pool): recommender portfolio, then GP "
+            "with the meta-model as prior mean")
+
+    def prepare(self, suite: Suite, target: TaskPool) -> Any:
+        """Fit the leave-one-out meta-model once (the studies of every seed load it from the cache)."""
+        from metahp.meta import fit_meta
+
+        kb = _open_kb(suite)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_meta(kb, "lgbm", exclude=[target.name], space=suite.space)
+        return {"space": suite.space, "kb": kb, "task": target.name}
+
+    def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
+        """Run the warm-started pool-mode Study."""
+        from metahp.study import Study
+
+        study = Study(state["space"], task=state["task"], kb=state["kb"], exclude=[state["task"]],
+                      candidates=problem.pool.frame, seed=seed % 2**31)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _run_study(problem, study)
+
+
+register_method(StudyGP())
+register_method(MetaHPZeroShot())
+register_method(MetaHPStudy())

@@ -1,0 +1,31 @@
+"""Bayesian optimisation for metahp: GP on the target's trials with a meta-model prior mean.
+
+The step is a BoTorch-style pipeline (data -> fitted model -> acquisition -> best
+candidate); the search state lives in :class:`metahp.Study`, not here.
+"""
+
+from __future__ import annotations
+
+from metahp.bo._encoding import FeatureMap, decode_frame, encode_frame, snap
+from metahp.bo._gp import FittedGP, candidate_points, fit_gp, impute_broken, log_ei, propose, standardize_prior
+from metahp.bo._prior import PRIOR_PSEUDO_COUNT, CallablePrior, MetaModelPrior, Prior, copula, prior_weight
+
+__all__ = [
+    "FeatureMap",
+    "decode_frame",
+    "encode_frame",
+    "snap",
+    "FittedGP",
+    "candidate_points",
+    "fit_gp",
+    "impute_broken",
+    "log_ei",
+    "propose",
+    "standardize_prior",
+    "PRIOR_PSEUDO_COUNT",
+    "CallablePrior",
+    "MetaModelPrior",
+    "Prior",
+    "copula",
+    "prior_weight",
+]

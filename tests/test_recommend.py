@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metahp
+from metahp import Categorical, Float, Int, SearchSpace
+from metahp.errors import MetaHPError, UnknownTaskError
+from metahp.meta import cache_info, clear_memory_cache
+from metahp.recommend import Recommender, literature_defaults, recommend
+
+_spec = importlib.util.spec_from_file_location("meta_synthetic", Path(__file__).parent / "meta" / "meta_synthetic.py")
+assert _spec is not None and _spec.loader is not None
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
+SPACE = synthetic.SPACE
+
+
+@pytest.fixture(autouse=True)
+def _metahp_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAHP_HOME", str(tmp_path / "home"))
+    clear_memory_cache()
+
+
+def _fill(kb, n_tasks: int = 6, n_trials: int = 40):
+    trials, metas = synthetic.make_trials(n_tasks=n_tasks, n_trials=n_trials)
+    for name, group in trials.groupby("task"):
+        kb.add_task(name, family="synth", meta_features=metas[name], space=SPACE, objective_name="loss")
+        kb.add_trials(name, group.drop(columns=["task", "family", "direction", "objective_name"]))
+    return kb, metas
+
+
+@pytest.fixture
+def kb():
+    return _fill(metahp.KnowledgeBase(":memory:"))[0]
+
+
+@pytest.mark.parametrize("model", ["lgbm", "knn"])
+def test_portfolio_is_valid_diverse_and_ordered(kb, model):
+    recs = recommend("synth/3", k=5, model=model, exclude=["synth/3"], kb=kb)
+    assert len(recs) == 5
+    configs = [r.config for r in recs]
+    for c in configs:
+        assert SPACE.validate(c) == c
+        assert isinstance(c["batch_size"], int)
+    encoded = SPACE.encode_many(configs)
+    d = np.sqrt(((encoded[:, None, :] - encoded[None, :, :]) ** 2).mean(axis=2))
+    assert d[np.triu_indices(5, 1)].min() >= 0.05  # not copies of the argmax
+    assert recs[0].score == min(r.score for r in recs)
+    assert recs[0].rationale == "lowest predicted score"
+    assert all(r.std > 0 for r in recs)
+    true_best = synthetic.best_lr(kb.task_info("synth/3").meta_features["model_params"])
+    assert abs(math.log10(recs[0].config["learning_rate"]) - math.log10(true_best)) < 1.0
+
+
+def test_exclude_and_own_trials(kb):
+    with_own = recommend("synth/3", k=2, model="knn", kb=kb)
+    assert with_own[0].neighbours[0].task == "synth/3"
+    assert with_own[0].neighbours[0].distance == pytest.approx(0.0)
+    without = recommend("synth/3", k=2, model="knn", exclude=["synth/3"], kb=kb)
+    assert "synth/3" not in [n.task for n in without[0].neighbours]
+    assert without[0].neighbours[0].task in {"synth/2", "synth/4"}
+
+
+def test_predicted_objective_is_on_the_raw_scale(kb):
+    rec = recommend("synth/2", k=1, model="lgbm", exclude=["synth/2"], kb=kb)[0]
+    assert rec.objective_name == "loss"
+    assert rec.predicted_objective is not None
+    assert 2.0 <= rec.predicted_objective <= 2.6  # the synthetic losses live in [2, ~2.9]
+
+
+def test_empty_kb_gives_literature_defaults_with_a_warning():
+    kb = metahp.KnowledgeBase(":memory:")
+    with pytest.warns(UserWarning, match="empty"):
+        recs = recommend({"model_params_nonembedding": 4e8, "budget_tokens": 1e10}, k=3, kb=kb)
+    assert len(recs) == 3
+    lr = recs[0].config["learning_rate"]
+    assert lr == pytest.approx(1.79 * 4e8**-0.713 * 1e10**0.307)
+    assert recs[0].filled["learning_rate"].startswith("Step Law")
+    assert len({r.config["learning_rate"] for r in recs}) == 3
+    assert all(math.isnan(r.score) for r in recs)
+
+
+def test_defaults_scale_down_with_model_size():
+    space = SearchSpace([Float("learning_rate", 1e-6, 1e-1, log=True), Int("batch_size", 1, 4096, log=True)])
+    small = literature_defaults(space, {"model_params": 1e7})["learning_rate"][0]
+    large = literature_defaults(space, {"model_params": 1e10})["learning_rate"][0]
+    assert small > large
+    assert literature_defaults(space, {})["learning_rate"][0] == pytest.approx(3e-4)
+    few = literature_defaults(space, {"budget_tokens": 1e9})["batch_size"][0]
+    many = literature_defaults(space, {"budget_tokens": 1e11})["batch_size"][0]
+    assert isinstance(few, int) and few < many
+
+
+def test_unrelated_kb_warns_and_falls_back(kb):
+    space = SearchSpace([Float("momentum", 0.0, 0.99)])  # shares no parameter with the synthetic family
+    with pytest.warns(UserWarning, match="no trial"):
+        recs = recommend({"model_params": 1e7}, space=space, k=2, kb=kb)
+    assert [space.contains(r.config) for r in recs] == [True, True]
+
+
+def test_partial_overlap_space_fills_unknown_parameters(kb):
+    space = SearchSpace([Float("learning_rate", 1e-4, 1e-2, log=True), Int("batch_size", 8, 512, log=True),
+                         Float("weight_decay", 0.0, 0.3), Categorical("lr_schedule", ["linear", "cosine"])])
+    recs = recommend("synth/3", space=space, k=3, exclude=["synth/3"], kb=kb)
+    assert set(recs[0].filled) == {"weight_decay", "lr_schedule"}
+    for r in recs:
+        assert space.validate(r.config) == r.config
+        assert r.config["weight_decay"] == pytest.approx(0.1)
+        assert r.config["lr_schedule"] == "cosine"
+    assert len({r.config["learning_rate"] for r in recs}) > 1
+
+
+def test_cache_hit_avoids_refit(kb):
+    before = cache_info()
+    first = recommend("synth/3", k=3, exclude=["synth/3"], kb=kb)
+    after_first = cache_info()
+    assert after_first.fits == before.fits + 1
+    second = recommend("synth/3", k=3, exclude=["synth/3"], kb=kb)
+    assert cache_info().fits == after_first.fits
+    assert cache_info().memory_hits == after_first.memory_hits + 1
+    assert [r.config for r in first] == [r.config for r in second]
+    clear_memory_cache()  # a new process would only have the disk cache
+    recommend("synth/3", k=3, exclude=["synth/3"], kb=kb)
+    assert cache_info().fits == after_first.fits
+    assert cache_info().disk_hits == after_first.disk_hits + 1
+    kb.add_trials("synth/0", [{"learning_rate": 1e-3, "batch_size": 32, "optimizer": "adamw", "objective": 2.5}])
+    recommend("synth/3", k=3, exclude=["synth/3"], kb=kb)
+    assert cache_info().fits == after_first.fits + 1  # the KB changed
+
+
+def test_task_forms_and_bad_input(kb):
+    meta = kb.task_info("synth/3").meta_features
+    by_dict = recommend(dict(meta), k=2, kb=kb, family="synth", exclude=["synth/3"])
+    by_name = recommend("synth/3", k=2, kb=kb, exclude=["synth/3"])
+    assert [r.config for r in by_dict] == [r.config for r in by_name]
+
+    class Spec:  # anything shaped like metahp.task.TaskSpec
+        name, family, kind, meta_features, space = "new", "synth", "", dict(meta), None
+
+    assert [r.config for r in recommend(Spec(), k=2, kb=kb, exclude=["synth/3"])] == [r.config for r in by_name]
+    with pytest.raises(UnknownTaskError, match="not in the knowledge base"):
+        recommend("nope", kb=kb)
+    with pytest.raises(UnknownTaskError, match="TaskSpec"):
+        recommend(3.5, kb=kb)
+    with pytest.raises(MetaHPError, match="positive integer"):
+        recommend("synth/3", k=0, kb=kb)
+    with pytest.raises(MetaHPError, match="unknown meta-model"):
+        recommend("synth/3", model="xgb", kb=kb)
+
+
+def test_knowledge_base_recommend_delegates(kb):
+    via_kb = kb.recommend("synth/3", k=2, exclude=["synth/3"])
+    direct = Recommender(kb).recommend("synth/3", k=2, exclude=["synth/3"])
+    assert [r.config for r in via_kb] == [r.config for r in direct]
+
+
+def test_cli_table_and_json(tmp_path, capsys):
+    from metahp.cli import main
+
+    path = tmp_path / "kb.duckdb"
+    _fill(metahp.KnowledgeBase(path), n_tasks=4, n_trials=30)
+    assert main(["recommend", "--task", "synth/1", "-k", "3", "--exclude", "synth/1", "--kb", str(path),
+                 "--model", "knn"]) == 0
+    out = capsys.readouterr().out
+    assert "learning_rate" in out and "nearest source tasks" in out and "synth/1 " not in out
+    assert main(["recommend", "--meta", "model_params=3e7", "--family", "synth", "-k", "2", "--json",
+                 "--kb", str(path), "--model", "knn"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["recommendations"]) == 2
+    assert main(["recommend", "--meta", "model_params", "--kb", str(path)]) == 2
+    assert "key=number" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["recommend", "--meta", "model_params=3e7", "--kb", str(tmp_path / "empty.duckdb"),
+                     "--json"]) == 0
+    assert "literature defaults" in capsys.readouterr().out
