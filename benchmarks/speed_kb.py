@@ -58,19 +58,28 @@ def main() -> None:
                 kb.add_trials(name, frame)
         t_insert = time.perf_counter() - t0
         total = kb.count_trials()
-        # One big batch of a single task, the other bulk path.
-        kb.add_task("big", family="bench", space=SPACE)
-        big = pd.concat(frames[:100], ignore_index=True)
-        big["objective"] = big["objective"] + 100
+        # The other bulk path: a few large batches (10 tasks x 100,000 trials) into a second store.
+        big_kb = KnowledgeBase(Path(tmp) / "big.duckdb")
+        per_big = args.trials // 10
         t0 = time.perf_counter()
-        kb.add_trials("big", big)
+        with big_kb.session():
+            for i in range(10):
+                big_kb.add_task(f"big-{i}", family="bench", space=SPACE)
+                big_kb.add_trials(f"big-{i}", pd.concat(frames[i * (len(frames) // 10):(i + 1) * (len(frames) // 10)],
+                                                        ignore_index=True))
         t_big = time.perf_counter() - t0
-        timings = []
+        big_total = big_kb.count_trials()
+        timings, held = [], []
         for name in rng.choice(names, 30, replace=False):
             t0 = time.perf_counter()
             frame = kb.trials(str(name))
             timings.append(time.perf_counter() - t0)
             assert len(frame) == per_task
+        with kb.session():  # one open connection, as inside a study or a service
+            for name in rng.choice(names, 30, replace=False):
+                t0 = time.perf_counter()
+                kb.trials(str(name))
+                held.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         family = kb.trials(family="bench")
         t_family = time.perf_counter() - t0
@@ -88,9 +97,13 @@ def main() -> None:
         f"| add {args.tasks} tasks | {t_tasks:.2f} s | |",
         f"| bulk insert of {total:,} trials ({args.tasks} batches of {per_task:,}, validated, hashed, deduplicated) "
         f"| {t_insert:.2f} s ({rate:,.0f} trials/s) | < 10 s |",
-        f"| one batch of {len(big):,} trials into a store of {total:,} | {t_big:.2f} s | |",
+        f"| bulk insert of {big_total:,} trials (10 batches of {per_big:,}) | {t_big:.2f} s "
+        f"({big_total / t_big:,.0f} trials/s) | < 10 s |",
         f"| per-task query (`kb.trials(name)`, {per_task} rows), median of 30 | "
-        f"{statistics.median(timings) * 1000:.1f} ms (max {max(timings) * 1000:.1f} ms) | < 50 ms |",
+        f"{statistics.median(timings) * 1000:.1f} ms (max {max(timings) * 1000:.1f} ms), opening the file each "
+        f"time | < 50 ms |",
+        f"| the same inside `kb.session()` (connection held), median of 30 | "
+        f"{statistics.median(held) * 1000:.1f} ms (max {max(held) * 1000:.1f} ms) | < 50 ms |",
         f"| whole-family query ({len(family):,} rows, configs expanded to columns) | {t_family:.2f} s | |",
         "",
     ]

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "```",
         "",
         f"Knowledge base: {n} trials in {args.tasks} tasks (on-disk DuckDB, built in {build_s:.1f} s). "
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs while measured), "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end, "
         f"Python {platform.python_version()}.",
         "",
         "| measurement | value |",
@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| warm call, min ms | {ms.min():.1f} |",
         f"| of which `kb.content_hash()`, mean ms | {hash_ms:.1f} |",
         "",
-        "Target: warm call under 100 ms.",
+        f"Target: warm call under 100 ms — {'met' if np.median(ms) < 100 else 'not met'}. "
+        "`content_hash()` is cached in the store until the next write, so a warm call is one small query, "
+        "the file's opening, and the predictions.",
         "",
     ]
     text = "\n".join(lines)

@@ -519,7 +519,8 @@ class KnowledgeBase:
                 "for runs that produced none)"
             )
         objective = np.where(finite, objective, np.nan)
-        columns["objective"] = -objective if info.direction == "maximize" else objective
+        # + 0.0 turns -0.0 into 0.0: the store keeps no sign on zero, and the content hash must not either.
+        columns["objective"] = (-objective if info.direction == "maximize" else objective) + 0.0
         columns["status"] = status.astype(str).to_numpy()
         fidelity = _numeric(frame["fidelity"], "fidelity") if "fidelity" in frame else np.ones(n)
         fidelity = np.where(np.isnan(fidelity), 1.0, fidelity)
@@ -566,35 +567,34 @@ class KnowledgeBase:
         config_expr = f"to_json(struct_pack({struct}))" if len(params.columns) else "'{}'"
         con.register("_incoming", table)
         try:
-            con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE _hashed AS
-                SELECT *, md5(concat_ws('|', ?, config, coalesce(CAST(objective AS VARCHAR), 'null'), status,
-                                        CAST(fidelity AS VARCHAR), coalesce(CAST(seed AS VARCHAR), ''),
-                                        coalesce(study_id, ''))) AS content_hash
-                FROM (SELECT _row, {config_expr} AS config, objective, status, fidelity, cost, metrics, curve, seed,
-                             device, source, study_id, created_at, metahp_version FROM _incoming)""", [info.name])
-            total, distinct = con.execute("SELECT count(*), count(DISTINCT content_hash) FROM _hashed").fetchall()[0]
-            # Duplicates inside the batch are rare; only then pay for a sort.
-            rows = "_hashed" if total == distinct else \
-                "(SELECT DISTINCT ON (content_hash) * FROM _hashed ORDER BY content_hash, _row)"
-            # The content hash covers the task name, so duplicates can only be within this task.
+            # One statement: hash, drop duplicates inside the batch (first occurrence wins) and
+            # those already stored; the content hash covers the task name, so only this task's
+            # rows can collide.
             added = con.execute(f"""
                 INSERT INTO trials (trial_id, task_id, config, objective, objective_name, direction, status,
                                     fidelity, cost, metrics, curve, seed, device, source, metahp_version,
                                     created_at, content_hash, study_id, contributed)
+                WITH hashed AS (
+                    SELECT *, md5(concat_ws('|', ?, config, coalesce(CAST(objective AS VARCHAR), 'null'), status,
+                                            CAST(fidelity AS VARCHAR), coalesce(CAST(seed AS VARCHAR), ''),
+                                            coalesce(study_id, ''))) AS content_hash
+                    FROM (SELECT _row, {config_expr} AS config, objective, status, fidelity, cost, metrics, curve,
+                                 seed, device, source, study_id, created_at, metahp_version FROM _incoming)),
+                firsts AS (
+                    SELECT * FROM hashed
+                    QUALIFY row_number() OVER (PARTITION BY content_hash ORDER BY _row) = 1)
                 SELECT (SELECT coalesce(max(trial_id), 0) FROM trials) + row_number() OVER (ORDER BY _row),
                        {info.task_id}, config, objective, ?, ?, status, fidelity, cost,
                        metrics, curve, seed, device, source, metahp_version, created_at, content_hash, study_id, false
-                FROM {rows} h
+                FROM firsts h
                 WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.task_id = {info.task_id}
                                   AND t.content_hash = h.content_hash)
                 ORDER BY _row
-            """, [info.objective_name, info.direction]).fetchall()[0][0]
+            """, [info.name, info.objective_name, info.direction]).fetchall()[0][0]
         finally:
             con.unregister("_incoming")
-            con.execute("DROP TABLE IF EXISTS _hashed")
         added = int(added)
-        return AddResult(added=added, duplicates=int(total) - added)
+        return AddResult(added=added, duplicates=n - added)
 
     def trials(self, task: TaskRef | None = None, *, family: str | None = None,
                exclude_task: TaskRef | Sequence[TaskRef] | None = None, status: str | Sequence[str] | None = None,
