@@ -121,8 +121,8 @@ def main() -> None:
         "",
         f"Knowledge base: {args.tasks} synthetic tasks x {args.per_task} trials = {n_kb:,} trials "
         f"(built in {build_s:.1f} s). Space: 5 parameters (log float, log int, 2 floats, a 3-way categorical).",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores (shared with "
-        "other jobs while measured); torch on one thread inside the GP step.",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, load "
+        f"average {os.getloadavg()[0]:.2f} at the end; torch on one thread inside the GP step.",
         f"Median over {args.repeats} asks, each followed by a tell.",
         "",
         "| case | seconds |",
