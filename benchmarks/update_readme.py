@@ -32,8 +32,20 @@ def main() -> None:
         summary_table(results),
         "",
         "![regret versus T on svm](benchmarks/results/transfer_svm.png)",
-        END,
     ]
+    bundled = results / "bundled"
+    if any(bundled.glob("transfer_*.json")):
+        lines += [
+            "",
+            "### The same on the bundled knowledge base's families",
+            "",
+            "Made by `metahp bench transfer --kb <the seed store> --seeds 2 --workers 2 --out "
+            "benchmarks/results/bundled`: every task of each family, 2 seeds, budget 50 (the pools hold 40-56 "
+            "configurations, so T = 50 nearly exhausts them).",
+            "",
+            summary_table(bundled),
+        ]
+    lines.append(END)
     readme = ROOT / "README.md"
     text = readme.read_text()
     block = "\n".join(lines)
