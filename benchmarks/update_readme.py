@@ -40,8 +40,8 @@ def main() -> None:
             "### The same on the bundled knowledge base's families",
             "",
             "Made by `metahp bench transfer --kb <the seed store> --seeds 2 --workers 2 --out "
-            "benchmarks/results/bundled`: every task of each family, 2 seeds, budget 50 (the pools hold 40-56 "
-            "configurations, so T = 50 nearly exhausts them).",
+            "benchmarks/results/bundled`: every task of each family, 2 seeds, budget 50 (each pool holds the task's 56 "
+            "recorded trainings, so T = 50 nearly exhausts it).",
             "",
             summary_table(bundled),
         ]
