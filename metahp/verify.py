@@ -111,7 +111,7 @@ def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str
         A :class:`VerifyReport`.
     """
     from metahp.recommend import recommend
-    from metahp.runner import run_many
+    from metahp.runner import record_result, run_many
 
     kb = kb if kb is not None else KnowledgeBase()
     spec = task_spec_of(task)
@@ -128,14 +128,8 @@ def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str
 
     runner_task = tasks.get(task)
     report = VerifyReport(task=task, objective_name=runner_task.objective_name, direction=runner_task.direction)
-    kb.add_task(runner_task.name, family=runner_task.family, kind=runner_task.kind,
-                meta_features=runner_task.meta_features, space=runner_task.space,
-                objective_name=runner_task.objective_name, direction=runner_task.direction,
-                provenance={"source": "metahp.runner", "dataset": runner_task.dataset})
     for i, (label, result) in enumerate(zip(labels, results)):
-        record = result.to_record()
-        record["source"] = f"verify:{label}"
-        kb.add_trials(runner_task.name, [record])
+        record_result(kb, result, runner_task, source=f"verify:{label}")
         run = VerifiedRun(label=label, config=result.config,
                           predicted=recs[i].predicted_objective if i < len(recs) else None,
                           measured=result.objective, status=result.status, seconds=result.seconds)

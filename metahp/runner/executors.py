@@ -174,7 +174,7 @@ EXECUTORS: dict[str, Callable[[list[Job], _Context], None]] = {"inline": _inline
 
 
 # --------------------------------------------------------------------------- knowledge base
-def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, *,
+def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, *, source: str = "runner",
                   _known: set[str] | None = None) -> None:
     """Write one result to a knowledge base: the task (idempotent by name), then the trial.
 
@@ -182,6 +182,7 @@ def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, 
         kb: A ``metahp.KnowledgeBase``.
         result: The trial result.
         task: The task trained (default: the built-in task named in ``result``).
+        source: Provenance of the trial (``runner``, ``verify:...``).
     """
     spec = resolve_task(task if task is not None else result.task)
     if _known is None or spec.name not in _known:
@@ -190,7 +191,7 @@ def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, 
                     provenance={"source": "metahp.runner", "dataset": spec.dataset, "description": spec.description})
         if _known is not None:
             _known.add(spec.name)
-    kb.add_trials(spec.name, [result.to_record()], source="runner")
+    kb.add_trials(spec.name, [{**result.to_record(), "source": source}], source=source)
 
 
 def run_many(
