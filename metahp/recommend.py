@@ -35,10 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metahp.errors import InvalidSpaceError, MetaHPError, UnknownTaskError
+from metahp.errors import InvalidConfigError, InvalidSpaceError, MetaHPError, UnknownTaskError
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from metahp.kb import KnowledgeBase
     from metahp.meta import FittedMeta
 
@@ -88,6 +90,8 @@ class Recommendation:
         neighbours: The nearest source tasks, nearest first.
         filled: Parameters the knowledge base does not know, and how they were set.
         rationale: Why this configuration is in the portfolio.
+        candidate: Row of ``candidates`` this configuration is, when the portfolio was
+            chosen from given candidates (``None`` otherwise).
     """
 
     config: dict[str, Any]
@@ -98,6 +102,7 @@ class Recommendation:
     neighbours: tuple[Neighbour, ...] = ()
     filled: dict[str, str] = field(default_factory=dict)
     rationale: str = ""
+    candidate: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -111,6 +116,7 @@ class Recommendation:
                             "best_value": n.best_value, "objective_name": n.objective_name} for n in self.neighbours],
             "filled": dict(self.filled),
             "rationale": self.rationale,
+            "candidate": self.candidate,
         }
 
 
@@ -173,6 +179,7 @@ class Recommender:
         exclude: Iterable[str] | None = None,
         family: str | None = None,
         seed: int = 0,
+        candidates: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     ) -> list[Recommendation]:
         """Recommend ``k`` configurations for ``task``.
 
@@ -185,10 +192,15 @@ class Recommender:
             family: Family whose trials to learn from (default: the task's family; a family
                 the KB does not hold means every trial).
             seed: Seed of the candidate design and of the scenarios.
+            candidates: A finite set to choose from (a frame with one column per parameter
+                of ``space``, or a list of configurations), e.g. the grid a user is about
+                to sweep: the portfolio is then ranked and picked among these rows only
+                (no Sobol design, no snapping) and each result's ``candidate`` is its row.
 
         Raises:
             UnknownTaskError: A task name not in the knowledge base, or a bad ``task``.
             InvalidSpaceError: ``space`` is not a SearchSpace.
+            InvalidConfigError: A candidate is not a valid configuration of ``space``.
             MetaHPError: ``k`` is not a positive integer or ``model`` is unknown.
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -214,8 +226,9 @@ class Recommender:
                     space = FALLBACK_SPACE
             kb_hash = kb.content_hash() if families and self.use_cache else None
         excluded = sorted({str(e) for e in (exclude or ())})
+        pool = _encode_candidates(space, candidates) if candidates is not None else None
         if not families:
-            return _fallback(space, target.meta, int(k), seed, "the knowledge base is empty")
+            return _fallback(space, target.meta, int(k), seed, "the knowledge base is empty", pool)
         from metahp.meta import fit_meta
 
         fitted = fit_meta(kb, self.model, family=train_family, exclude=excluded, space=space, use_cache=self.use_cache,
@@ -223,27 +236,35 @@ class Recommender:
         if fitted.model is None:
             why = ("the knowledge base holds no trial of a parameter in the target space "
                    f"({', '.join(space.names)})" if fitted.n_trials else "no source trial is left after exclude=")
-            return _fallback(space, target.meta, int(k), seed, why)
-        return self._portfolio(fitted, space, target.meta, int(k), seed)
+            return _fallback(space, target.meta, int(k), seed, why, pool)
+        return self._portfolio(fitted, space, target.meta, int(k), seed, pool)
 
     # ------------------------------------------------------------------------------------
     def _portfolio(self, fitted: FittedMeta, space: SearchSpace, meta: dict[str, float], k: int,
-                   seed: int) -> list[Recommendation]:
+                   seed: int, pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None) -> list[Recommendation]:
         model = fitted.model
         assert model is not None and fitted.index is not None  # checked by the caller
         used = set(model.features_.config_dims)
         fixed_dims = [j for j in range(space.dim) if j not in used]
         defaults = literature_defaults(space, meta)
-        filled = {space.names[j]: defaults[space.names[j]][1] for j in fixed_dims}
         fixed_unit = np.array([space.params[j].to_unit(defaults[space.names[j]][0]) for j in fixed_dims])
+        if pool is None:
+            filled = {space.names[j]: defaults[space.names[j]][1] for j in fixed_dims}
+        else:  # the caller's candidates set them; the meta-model cannot tell them apart
+            filled = {space.names[j]: "given by the candidate (no source trial varies it)" for j in fixed_dims}
 
         order, dist = fitted.index.nearest(meta, max(self.n_neighbours, 20))
-        candidates = self._candidates(fitted, space, order, seed, fixed_dims, fixed_unit)
+        if pool is None:
+            candidates = self._candidates(fitted, space, order, seed, fixed_dims, fixed_unit)
+            rows = np.arange(len(candidates))
+        else:
+            candidates, rows = pool[0], np.arange(len(pool[0]))
         mean, std, draws = model.predict_joint(meta, candidates, n_samples=self.n_scenarios, seed=seed)
         # Only a shortlist can enter the portfolio: the best by mean and by optimistic bound.
-        shortlist = np.union1d(np.argsort(mean, kind="stable")[: self.shortlist],
+        shortlist = np.union1d(np.argsort(mean, kind="stable")[: max(self.shortlist, k)],
                                np.argsort(mean - std, kind="stable")[: self.shortlist])
         candidates, mean, std, draws = candidates[shortlist], mean[shortlist], std[shortlist], draws[:, shortlist]
+        rows = rows[shortlist]
         scenarios = [draws]
         near = order[: self.n_neighbours]
         if near.size:
@@ -251,7 +272,9 @@ class Recommender:
             scenarios.append(model.predict_tasks(neighbour_meta, candidates)[0])
         sc = np.vstack(scenarios)
         labels = ["model"] * scenarios[0].shape[0] + [fitted.tasks[int(i)].name for i in near]
-        picks, reasons = _greedy(mean, sc, labels, candidates, k, self.min_distance, list(used))
+        # A given pool is the user's own design (often a grid): its points are not too close.
+        min_distance = self.min_distance if pool is None else 0.0
+        picks, reasons = _greedy(mean, sc, labels, candidates, k, min_distance, list(used))
 
         neighbours = tuple(
             Neighbour(task=fitted.tasks[int(i)].name, distance=float(d),
@@ -264,10 +287,11 @@ class Recommender:
         for c, why in zip(picks, reasons):
             raw, objective_name = _raw_objective(fitted, order[: self.n_neighbours], dist[: self.n_neighbours],
                                                  float(mean[c]))
+            config = space.validate(space.decode(candidates[c])) if pool is None else dict(pool[1][int(rows[c])])
             out.append(Recommendation(
-                config=space.validate(space.decode(candidates[c])), score=float(mean[c]), std=float(std[c]),
+                config=config, score=float(mean[c]), std=float(std[c]),
                 predicted_objective=raw, objective_name=objective_name, neighbours=neighbours, filled=dict(filled),
-                rationale=why,
+                rationale=why, candidate=None if pool is None else int(rows[c]),
             ))
         return out
 
@@ -304,6 +328,7 @@ def recommend(
     seed: int = 0,
     *,
     family: str | None = None,
+    candidates: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Recommendation]:
     """Recommend a portfolio of ``k`` configurations for a new task, without training.
 
@@ -317,6 +342,8 @@ def recommend(
         kb: Knowledge base (default ``metahp.KnowledgeBase()``).
         seed: Seed of the candidate design and scenarios.
         family: Family to learn from (default: the task's).
+        candidates: Choose only among these configurations (a frame or a list of dicts),
+            e.g. a grid to be swept; see :meth:`Recommender.recommend`.
 
     Returns:
         ``k`` :class:`Recommendation` objects, best first.
@@ -330,7 +357,8 @@ def recommend(
         >>> len(recs), recs[0].config["learning_rate"] > recs[1].config["learning_rate"] / 4
         (2, True)
     """
-    return Recommender(kb, model=model).recommend(task, space=space, k=k, exclude=exclude, family=family, seed=seed)
+    return Recommender(kb, model=model).recommend(task, space=space, k=k, exclude=exclude, family=family, seed=seed,
+                                                  candidates=candidates)
 
 
 # --------------------------------------------------------------------------------------
@@ -523,8 +551,12 @@ def _into(param: Param, value: Any) -> Any:
     return float(x)
 
 
-def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, why: str) -> list[Recommendation]:
-    """Literature defaults and learning-rate variations around them, with a warning."""
+def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, why: str,
+              pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None) -> list[Recommendation]:
+    """Literature defaults and learning-rate variations around them, with a warning.
+
+    With given candidates, each is replaced by the nearest candidate not picked yet.
+    """
     warnings.warn(f"{why}; recommending literature defaults instead of learned configurations", stacklevel=3)
     defaults = literature_defaults(space, meta)
     base = {name: value for name, (value, _) in defaults.items()}
@@ -544,5 +576,46 @@ def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, 
         if cfg not in configs:
             configs.append(cfg)
             reasons.append("random configuration (no knowledge to rank it)")
-    return [Recommendation(config=space.validate(c), score=math.nan, std=math.nan, filled=dict(filled), rationale=r)
-            for c, r in zip(configs[:k], reasons[:k])]
+    if pool is None:
+        return [Recommendation(config=space.validate(c), score=math.nan, std=math.nan, filled=dict(filled),
+                               rationale=r) for c, r in zip(configs[:k], reasons[:k])]
+    unit, rows = pool
+    free = np.ones(len(rows), dtype=bool)
+    out = []
+    for c, r in zip(configs, reasons):
+        if len(out) >= min(k, len(rows)):
+            break
+        d = ((unit - space.encode(space.validate(c))[None, :]) ** 2).sum(axis=1)
+        i = int(np.argmin(np.where(free, d, np.inf)))
+        free[i] = False
+        out.append(Recommendation(config=dict(rows[i]), score=math.nan, std=math.nan, filled={},
+                                  rationale=f"candidate nearest the {r}", candidate=i))
+    return out
+
+
+def _encode_candidates(space: SearchSpace, candidates: Any) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Validated candidate configurations and their unit-cube encoding (``n x d``).
+
+    Raises:
+        InvalidConfigError: No candidate, or one that is not a configuration of ``space``.
+    """
+    import pandas as pd
+
+    if isinstance(candidates, pd.DataFrame):
+        records = candidates.to_dict("records")
+    elif isinstance(candidates, Mapping) or isinstance(candidates, (str, bytes)):
+        raise InvalidConfigError("candidates must be a DataFrame or a list of configurations, not a single mapping")
+    else:
+        records = [dict(c) if isinstance(c, Mapping) else c for c in candidates]
+    if not records:
+        raise InvalidConfigError("candidates is empty; pass at least one configuration or leave it None")
+    rows = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise InvalidConfigError(f"candidate {i} is a {type(rec).__name__}, not a configuration mapping")
+        plain = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items() if k in space}
+        try:
+            rows.append(space.validate(plain))
+        except InvalidConfigError as exc:
+            raise InvalidConfigError(f"candidate {i}: {exc}") from exc
+    return space.encode_many(rows), rows

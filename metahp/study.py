@@ -662,8 +662,9 @@ class Study:
                 from metahp.recommend import recommend
 
                 target = self.task if not isinstance(self.task, str) or kb.has_task(self.task) else meta
+                # In pool mode the portfolio is picked among the candidates themselves.
                 recs = recommend(target, space=self.space, k=self.n_initial, model=self.model, exclude=exclude,
-                                 kb=kb, seed=self.seed, family=train_family)
+                                 kb=kb, seed=self.seed, family=train_family, candidates=self._pool)
                 portfolio = [self.space.validate(r.config, fill_defaults=True) for r in recs]
             except (ImportError, MetaHPError) as exc:
                 logger.info("no portfolio from the recommender (%s); the prior picks the first trials", exc)

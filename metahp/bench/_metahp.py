@@ -67,7 +67,8 @@ class MetaHPZeroShot(Method):
         k = min(self.budget, target.size)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            recs = recommend(target.name, space=suite.space, k=k, kb=_open_kb(suite), exclude=[target.name])
+            recs = recommend(target.name, space=suite.space, k=k, kb=_open_kb(suite), exclude=[target.name],
+                             candidates=target.frame)
         return {"portfolio": [suite.space.encode(r.config) for r in recs]}
 
     def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
