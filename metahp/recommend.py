@@ -581,7 +581,7 @@ def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, 
                                rationale=r) for c, r in zip(configs[:k], reasons[:k])]
     unit, rows = pool
     free = np.ones(len(rows), dtype=bool)
-    out = []
+    out: list[Recommendation] = []
     for c, r in zip(configs, reasons):
         if len(out) >= min(k, len(rows)):
             break
