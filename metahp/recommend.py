@@ -269,7 +269,14 @@ class Recommender:
         near = order[: self.n_neighbours]
         if near.size:
             neighbour_meta = [_task_meta(fitted, int(i)) for i in near]
-            scenarios.append(model.predict_tasks(neighbour_meta, candidates)[0])
+            as_neighbours = model.predict_tasks(neighbour_meta, candidates)[0]
+            if pool is not None:
+                # Where a neighbour recorded a candidate itself (tasks swept on a shared grid),
+                # what it measured there replaces what the meta-model says it would measure.
+                for row, i in enumerate(near):
+                    seen = fitted.tasks[int(i)].scores_at(candidates)
+                    as_neighbours[row] = np.where(np.isfinite(seen), seen, as_neighbours[row])
+            scenarios.append(as_neighbours)
         sc = np.vstack(scenarios)
         labels = ["model"] * scenarios[0].shape[0] + [fitted.tasks[int(i)].name for i in near]
         # A given pool is the user's own design (often a grid): its points are not too close.

@@ -217,6 +217,7 @@ class Study:
         self._lock = threading.RLock()
         self._warm: _Warm | None = _Warm(prior=prior, note="user prior") if prior is not None else None
         self._gp_state: dict | None = None
+        self._gp_fitted_at: int | None = None
         self._prior_scale: tuple[float, float] | None = None
         self._pool: pd.DataFrame | None = None
         self._pool_unit: np.ndarray | None = None
@@ -564,7 +565,7 @@ class Study:
 
     def _bo_step(self, rng: np.random.Generator, finished: list[Trial],
                  prior: Prior | None) -> tuple[dict[str, Any], str, int | None]:
-        from metahp.bo._gp import candidate_points, propose
+        from metahp.bo._gp import candidate_points, propose, refit_due
 
         sign = 1.0 if self.direction == "minimize" else -1.0
         X = self.space.encode_many([t.config for t in finished]) if finished else np.zeros((0, self.space.dim))
@@ -590,9 +591,12 @@ class Study:
             assert prior_cand is not None
             idx = int(np.argmin(prior_cand))
         else:
+            optimize = self._gp_state is None or refit_due(len(X), self._gp_fitted_at)
             idx, scores, fitted = propose(self.space, X, values, ok, candidates=cand, prior_obs=prior_obs,
-                                          prior_cand=prior_cand, init_state=self._gp_state)
+                                          prior_cand=prior_cand, init_state=self._gp_state, optimize=optimize)
             self._gp_state = fitted.model.state_dict()  # type: ignore[attr-defined]
+            if optimize:
+                self._gp_fitted_at = len(X)
             finite = scores[np.isfinite(scores)]
             if finite.size == 0 or np.ptp(finite) == 0:
                 idx = int(rng.integers(len(cand)))

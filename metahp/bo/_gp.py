@@ -30,7 +30,31 @@ from metahp.bo._encoding import FeatureMap, snap
 from metahp.bo._prior import Prior, copula, prior_weight
 from metahp.space import Categorical, SearchSpace
 
-__all__ = ["FittedGP", "fit_gp", "log_ei", "candidate_points", "impute_broken", "propose", "single_thread"]
+__all__ = ["FittedGP", "fit_gp", "log_ei", "candidate_points", "impute_broken", "propose", "single_thread",
+           "refit_due"]
+
+REFIT_ALWAYS_UNTIL = 20
+"""Up to this many observations the GP hyperparameters are re-optimised at every step."""
+
+REFIT_GROWTH = 1.2
+"""Beyond that, they are re-optimised once the data have grown by this factor since the last fit."""
+
+
+def refit_due(n: int, last_fit: int | None) -> bool:
+    """Whether the GP hyperparameters should be re-optimised with ``n`` observations.
+
+    Every step while ``n <= REFIT_ALWAYS_UNTIL``; then whenever the data have grown by
+    ``REFIT_GROWTH`` since the last optimisation (24, 29, 35, 42, 50, ... after 20), so a
+    long search costs a logarithmic number of fits. In between the GP is conditioned on all
+    the data with the last hyperparameters, which move little once there are 20 points.
+
+    Example:
+        >>> [n for n in range(18, 51) if refit_due(n, 20 if n > 20 else n - 1)][:4]
+        [18, 19, 20, 24]
+    """
+    if last_fit is None or n <= REFIT_ALWAYS_UNTIL:
+        return True
+    return n >= REFIT_GROWTH * last_fit
 
 
 @dataclass
@@ -84,13 +108,16 @@ def impute_broken(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return v
 
 
-def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | None = None) -> object:
+def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | None = None,
+           optimize: bool = True) -> object:
     """Fit a ``SingleTaskGP`` (BoTorch defaults: standardised outcome, RBF kernel with ARD) by marginal likelihood.
 
     Args:
         features: ``n x f`` GP inputs.
         residual: ``n`` targets (normalised observations minus the weighted prior mean).
         init_state: A previous model's ``state_dict`` to start the optimiser from.
+        optimize: Optimise the hyperparameters; ``False`` (only with ``init_state``) keeps
+            those of ``init_state`` and just conditions the GP on the data.
 
     Returns:
         The fitted model (``eval`` mode).
@@ -113,11 +140,12 @@ def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | Non
                 model.load_state_dict(hyper, strict=False)
             except (RuntimeError, KeyError):
                 pass
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        try:
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 100}}, max_attempts=2)
-        except Exception:  # noqa: BLE001 - any numerical failure: keep the initial hyperparameters
-            pass
+        if optimize or init_state is None:
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            try:
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 100}}, max_attempts=2)
+            except Exception:  # noqa: BLE001 - any numerical failure: keep the initial hyperparameters
+                pass
     model.eval()
     return model
 
@@ -196,6 +224,7 @@ def propose(
     prior_obs: np.ndarray | None = None,
     prior_cand: np.ndarray | None = None,
     init_state: dict | None = None,
+    optimize: bool = True,
 ) -> tuple[int, np.ndarray, FittedGP]:
     """One BO step: fit the GP on the observations and pick the candidate of highest LogEI.
 
@@ -208,6 +237,8 @@ def propose(
         prior_obs: ``n`` standardised prior means at ``X`` (None: no prior).
         prior_cand: ``m`` standardised prior means at the candidates.
         init_state: Hyperparameters of the previous fit, to start from.
+        optimize: Re-optimise the hyperparameters (see :func:`refit_due`); ``False`` reuses
+            ``init_state``'s.
 
     Returns:
         ``(index into candidates, LogEI of all candidates (m), the fitted GP)``.
@@ -223,7 +254,7 @@ def propose(
     good_y = y[np.asarray(ok, dtype=bool)]
     best = float(good_y.min()) if good_y.size else float(y.min())
     with single_thread():
-        model = fit_gp(fmap(X), y - offset_obs, init_state=init_state)
+        model = fit_gp(fmap(X), y - offset_obs, init_state=init_state, optimize=optimize)
         fitted = FittedGP(model=model, best=best, weight=weight)
         scores = log_ei(fitted, fmap(candidates), offset_cand)
     scores = np.where(np.isfinite(scores), scores, -np.inf)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FittedMeta", "TaskSummary", "CacheInfo", "fit_meta", "cache_info", "clear_memory_cache", "summarise_frame"]
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 _MEMORY_SLOTS = 8
 
 
@@ -54,6 +54,9 @@ class TaskSummary:
             runs, broken runs counted as worst (NaN where a quantile falls among them).
         n_trials: Trials of the task in the frame.
         best_encoded: ``best_configs`` encoded with the target space (NaN where unknown).
+        observed: Every trial's configuration encoded with the target space (``n x d``,
+            NaN where unknown), for looking up what the task recorded at a given point.
+        observed_score: The trials' normalised scores (``n``; lower is better).
     """
 
     name: str
@@ -65,6 +68,30 @@ class TaskSummary:
     quantiles: np.ndarray
     n_trials: int
     best_encoded: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    observed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    observed_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def scores_at(self, points: np.ndarray) -> np.ndarray:
+        """The task's recorded normalised score at each of ``points`` (``m x d``; NaN where not recorded).
+
+        A point matches a trial when every dimension the trial knows agrees to 1e-6;
+        repeated trials of one configuration are averaged.
+        """
+        points = np.asarray(points, dtype=float)
+        out = np.full(points.shape[0], np.nan)
+        if self.observed.size == 0 or points.size == 0:
+            return out
+        known = np.isfinite(self.observed).all(axis=0)
+        if not known.any():
+            return out
+        sums: dict[bytes, list[float]] = {}
+        for row, score in zip(np.round(self.observed[:, known], 6) + 0.0, self.observed_score):
+            sums.setdefault(row.tobytes(), []).append(float(score))
+        for i, row in enumerate(np.round(points[:, known], 6) + 0.0):
+            hit = sums.get(row.tobytes())
+            if hit:
+                out[i] = float(np.mean(hit))
+        return out
 
 
 @dataclass
@@ -225,7 +252,9 @@ def summarise_frame(frame: TrainingFrame, n_best: int = 3) -> list[TaskSummary]:
     if len(data) == 0:
         return out
     probs = np.linspace(0.0, 1.0, 101)
+    encoded_all = frame.encoded_configs()
     for name, group in data.groupby("task", sort=True):
+        rows_at = data.index.get_indexer(group.index)
         order = group.sort_values("score", kind="stable")
         best_rows = order.head(n_best)
         best_encoded = np.column_stack([encode_column(p, best_rows[n]) if n in best_rows.columns
@@ -248,6 +277,8 @@ def summarise_frame(frame: TrainingFrame, n_best: int = 3) -> list[TaskSummary]:
             name=str(name), family=str(group["family"].iloc[0]), objective_name=objective_name, direction=direction,
             best_configs=configs, best_value=-best if direction == "maximize" else best, quantiles=quant,
             n_trials=n, best_encoded=best_encoded.reshape(len(best_rows), frame.space.dim),
+            observed=encoded_all[rows_at],
+            observed_score=group["score"].to_numpy(dtype=float),
         ))
     return out
 

@@ -68,3 +68,18 @@ def test_pruned_and_partial_fidelity_trials_are_dropped():
                            "status": ["ok", "pruned", "ok", "failed"], "fidelity": [1.0, 0.3, 0.5, 1.0]})
     fr = build_training_frame(trials, {}, SPACE)
     assert fr.data["status"].tolist() == ["ok", "failed"]
+
+
+def test_task_summaries_look_up_recorded_scores(frame):
+    from metahp.meta._fitted import summarise_frame
+
+    summaries = summarise_frame(frame)
+    assert [s.name for s in summaries] == sorted(frame.tasks)
+    first = summaries[0]
+    rows = frame.data[frame.data["task"] == first.name]
+    assert first.observed.shape == (len(rows), 3) and first.observed_score.shape == (len(rows),)
+    recorded = SPACE.encode_many([{n: r[n] for n in SPACE.names} for _, r in rows.head(3).iterrows()])
+    unrecorded = SPACE.encode({"learning_rate": 1e-5, "batch_size": 8, "optimizer": "sgd"})[None, :]
+    got = first.scores_at(np.vstack([recorded, unrecorded]))
+    np.testing.assert_allclose(got[:3], rows["score"].to_numpy()[:3])
+    assert math.isnan(got[3])
