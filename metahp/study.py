@@ -69,7 +69,7 @@ class Trial(Mapping[str, Any]):
         number: Position in the study (0, 1, ...).
         config: The configuration to evaluate.
         seed: A seed for the training run (the study's seed plus ``number``).
-        origin: Why it was proposed: ``enqueued``, ``portfolio``, ``sobol``, ``gp`` or ``random``.
+        origin: Why it was proposed: ``enqueued``, ``portfolio``, ``sobol``, ``gp``, ``rgpe`` or ``random``.
         status: ``running`` until told, then one of :data:`STATUSES`.
         value: The reported objective, in the study's direction (None if failed).
         curve: Intermediate ``[step, value]`` pairs from :meth:`report`.
@@ -137,6 +137,7 @@ class _Warm:
     prior: Prior | None = None
     portfolio: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    rgpe: Any = None
 
 
 class Study:
@@ -164,6 +165,10 @@ class Study:
             even with a ``kb``, which is still used to persist a named study).
         prior: Use this :class:`~metahp.bo.Prior` instead of a meta-model fitted on ``kb``
             (no portfolio: the first trial is the prior's best candidate).
+        transfer: How the knowledge base shapes the GP after the portfolio: ``"prior"``
+            (default: the meta-model is the GP's prior mean, weighted by measured trust) or
+            ``"rgpe"`` (a ranking-weighted ensemble of one GP per source task and the
+            target's GP, :class:`metahp.bo.RGPE`; the portfolio is the same).
 
     Raises:
         InvalidSpaceError: ``space`` is not a SearchSpace.
@@ -186,6 +191,7 @@ class Study:
         *,
         warm_start: bool = True,
         prior: Prior | None = None,
+        transfer: str = "prior",
     ) -> None:
         from metahp.errors import InvalidSpaceError
 
@@ -195,6 +201,8 @@ class Study:
             raise InvalidSpaceError("the search space has no parameters; add at least one Float, Int or Categorical")
         if direction not in _DIRECTIONS:
             raise MetaHPError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+        if transfer not in ("prior", "rgpe"):
+            raise MetaHPError(f"transfer must be 'prior' or 'rgpe', got {transfer!r}")
         if n_initial is not None and (isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 0):
             raise MetaHPError(f"n_initial must be a non-negative integer, got {n_initial!r}")
         if kb is not None and isinstance(kb, (str, os.PathLike)):
@@ -210,6 +218,7 @@ class Study:
         self.model = model
         self.name = name
         self.prune = bool(prune)
+        self.transfer = transfer
         self.warm_start = bool(warm_start) and kb is not None and task is not None and prior is None
         self.n_initial = n_initial if n_initial is not None else (3 if self.warm_start or prior else 5)
         self.trials: list[Trial] = []
@@ -270,6 +279,7 @@ class Study:
             "n_initial": settings.get("n_initial"),
             "prune": settings.get("prune", False),
             "warm_start": settings.get("warm_start", True),
+            "transfer": settings.get("transfer", "prior"),
         }
         kwargs.update(overrides)
         return cls(info.space, kb=kb, name=name, **kwargs)
@@ -550,6 +560,8 @@ class Study:
                 return self._initial_point(rng, n_auto)
         if not finished and warm.prior is None:
             return self._initial_point(rng, n_auto)
+        if warm.rgpe is not None and finished:
+            return self._rgpe_step(rng, finished, warm.rgpe)
         return self._bo_step(rng, finished, warm.prior)
 
     def _initial_point(self, rng: np.random.Generator, k: int) -> tuple[dict[str, Any], str, int | None]:
@@ -604,6 +616,27 @@ class Study:
             pool_idx = int(free[idx])
             return self._pool_config(pool_idx), "gp", pool_idx
         return self.space.decode(cand[idx]), "gp", None
+
+    def _rgpe_step(self, rng: np.random.Generator, finished: list[Trial],
+                   rgpe: Any) -> tuple[dict[str, Any], str, int | None]:
+        from metahp.bo._gp import candidate_points
+
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        X = self.space.encode_many([t.config for t in finished])
+        values = np.array([sign * t.value if t.value is not None else np.nan for t in finished], dtype=float)
+        ok = np.array([t.status == "ok" and t.value is not None for t in finished], dtype=bool)
+        rgpe.fit(X, values, ok, step=len(finished))
+        if self._pool is not None:
+            assert self._pool_unit is not None and self._used is not None
+            free = np.flatnonzero(~self._used)
+            # Scored on the whole pool (source predictions there are computed once), picked among the free.
+            scores = rgpe.log_ei(self._pool_unit)[free]
+            idx = int(free[int(np.argmax(np.where(np.isfinite(scores), scores, -np.inf)))])
+            return self._pool_config(idx), "rgpe", idx
+        order = np.argsort(np.where(ok, values, np.inf))[:5]
+        cand = self._drop_near_taken(candidate_points(self.space, rng, X[order]))
+        scores = rgpe.log_ei(cand)
+        return self.space.decode(cand[int(np.argmax(np.where(np.isfinite(scores), scores, -np.inf)))]), "rgpe", None
 
     def _drop_near_taken(self, cand: np.ndarray) -> np.ndarray:
         taken = [t for t in self.trials]
@@ -672,7 +705,14 @@ class Study:
                 portfolio = [self.space.validate(r.config, fill_defaults=True) for r in recs]
             except (ImportError, MetaHPError) as exc:
                 logger.info("no portfolio from the recommender (%s); the prior picks the first trials", exc)
-        return _Warm(prior=prior, portfolio=portfolio, note=f"warm start from {fitted.n_trials} source trials")
+        rgpe = None
+        if self.transfer == "rgpe":
+            from metahp.bo._rgpe import RGPE, SourceData
+
+            sources = [SourceData(t.name, t.observed, t.observed_score) for t in fitted.tasks if t.observed.size]
+            rgpe = RGPE(self.space, sources, seed=self.seed)
+        return _Warm(prior=None if rgpe is not None else prior, portfolio=portfolio, rgpe=rgpe,
+                     note=f"warm start from {fitted.n_trials} source trials ({self.transfer})")
 
     def _prior_std(self, prior: Prior, X: np.ndarray) -> np.ndarray:
         """Prior mean standardised over a fixed reference set of the space (or over the pool)."""
@@ -749,7 +789,8 @@ class Study:
     def _settings(self) -> dict[str, Any]:
         task = self.task if isinstance(self.task, (str, type(None))) else None
         return {"task": task, "seed": self.seed, "exclude": self.exclude, "model": self.model,
-                "n_initial": self.n_initial, "prune": self.prune, "warm_start": self.warm_start}
+                "n_initial": self.n_initial, "prune": self.prune, "warm_start": self.warm_start,
+                "transfer": self.transfer}
 
     def _ensure_task(self) -> None:
         if self._persisted or self.kb is None or self.name is None:

@@ -11,7 +11,7 @@ from metahp.bench._method import Method, register_method
 from metahp.bench._problem import PoolProblem, Suite, TaskPool
 from metahp.errors import MetaHPError
 
-__all__ = ["StudyGP", "MetaHPZeroShot", "MetaHPStudy"]
+__all__ = ["StudyGP", "MetaHPZeroShot", "MetaHPStudy", "MetaHPRGPE"]
 
 
 def _open_kb(suite: Suite) -> Any:
@@ -108,6 +108,25 @@ class MetaHPStudy(Method):
             _run_study(problem, study)
 
 
+class MetaHPRGPE(MetaHPStudy):
+    """metahp's ``Study(transfer="rgpe")``: the same portfolio, then the RGPE ensemble of source-task GPs."""
+
+    name = "metahp-rgpe"
+    note = ("metahp.Study(..., transfer='rgpe'): recommender portfolio, then a ranking-weighted ensemble of "
+            "one GP per source task and the target's GP (Feurer et al. 2018)")
+
+    def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
+        """Run the pool-mode Study with the RGPE transfer."""
+        from metahp.study import Study
+
+        study = Study(state["space"], task=state["task"], kb=state["kb"], exclude=[state["task"]],
+                      candidates=problem.pool.frame, seed=seed % 2**31, transfer="rgpe")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _run_study(problem, study)
+
+
 register_method(StudyGP())
 register_method(MetaHPZeroShot())
 register_method(MetaHPStudy())
+register_method(MetaHPRGPE())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from metahp.bo._encoding import FeatureMap, decode_frame, encode_frame, snap
 from metahp.bo._gp import FittedGP, candidate_points, fit_gp, impute_broken, log_ei, propose, standardize_prior
 from metahp.bo._prior import PRIOR_PSEUDO_COUNT, CallablePrior, MetaModelPrior, Prior, copula, prior_weight
+from metahp.bo._rgpe import RGPE, SourceData, ranking_weights
 
 __all__ = [
     "FeatureMap",
@@ -28,4 +29,7 @@ __all__ = [
     "Prior",
     "copula",
     "prior_weight",
+    "RGPE",
+    "SourceData",
+    "ranking_weights",
 ]
