@@ -225,3 +225,29 @@ def test_bad_candidates_raise_typed_errors(kb):
         recommend("synth/3", k=2, kb=kb, candidates=[SPACE.default(), {**SPACE.default(), "learning_rate": 5.0}])
     with pytest.raises(InvalidConfigError, match="single mapping"):
         recommend("synth/3", k=2, kb=kb, candidates=SPACE.default())
+
+
+def test_cli_builtin_task_and_candidates_file(tmp_path, capsys):
+    from metahp.cli import main
+    from metahp.tasks import get
+
+    # docs-m is a built-in task the bundled store leaves out: its meta-features, family and space are used.
+    assert main(["recommend", "--task", "docs-m", "-k", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    space = get("docs-m").space
+    assert [space.validate(r["config"]) == r["config"] for r in data["recommendations"]] == [True, True]
+    assert data["recommendations"][0]["neighbours"][0]["task"] != "docs-m"
+    # A sweep grid in a CSV: the answer is rows of it.
+    path = tmp_path / "kb.duckdb"
+    _fill(metahp.KnowledgeBase(path), n_tasks=4, n_trials=30)
+    grid = [SPACE.validate({"learning_rate": lr, "batch_size": 64, "optimizer": "adamw"})
+            for lr in (1e-4, 1e-3, 1e-2)]
+    import pandas as pd
+
+    pd.DataFrame(grid).to_csv(tmp_path / "grid.csv", index=False)
+    assert main(["recommend", "--task", "synth/1", "-k", "2", "--kb", str(path), "--candidates",
+                 str(tmp_path / "grid.csv"), "--json", "--model", "knn"]) == 0
+    recs = json.loads(capsys.readouterr().out)["recommendations"]
+    assert [r["config"] for r in recs] == [grid[r["candidate"]] for r in recs]
+    assert main(["recommend", "--task", "synth/1", "--kb", str(path), "--candidates", str(tmp_path / "no.csv")]) == 2
+    assert "--candidates" in capsys.readouterr().err

@@ -7,7 +7,16 @@ candidate); the search state lives in :class:`metahp.Study`, not here.
 from __future__ import annotations
 
 from metahp.bo._encoding import FeatureMap, decode_frame, encode_frame, snap
-from metahp.bo._gp import FittedGP, candidate_points, fit_gp, impute_broken, log_ei, propose, standardize_prior
+from metahp.bo._gp import (
+    FittedGP,
+    candidate_points,
+    fit_gp,
+    impute_broken,
+    log_ei,
+    propose,
+    refit_due,
+    standardize_prior,
+)
 from metahp.bo._prior import PRIOR_PSEUDO_COUNT, CallablePrior, MetaModelPrior, Prior, copula, prior_weight
 from metahp.bo._rgpe import RGPE, SourceData, ranking_weights
 
@@ -22,6 +31,7 @@ __all__ = [
     "impute_broken",
     "log_ei",
     "propose",
+    "refit_due",
     "standardize_prior",
     "PRIOR_PSEUDO_COUNT",
     "CallablePrior",

@@ -15,6 +15,8 @@ examples:
   metahp recommend --task steplaw-dense/N429M-D50B -k 5 --exclude steplaw-dense/N429M-D50B
   metahp recommend --meta model_params_nonembedding=3e8,budget_tokens=2e10 --family steplaw-dense
   metahp recommend --task nmt/en-ja --model knn --json
+  metahp recommend --task docs-m -k 3                  # a built-in task the store does not hold
+  metahp recommend --task docs-m --candidates grid.csv # choose among the rows of a sweep grid
 """
 
 
@@ -28,7 +30,8 @@ def register(subparsers: Any) -> None:
                     "with predicted scores and the nearest source tasks as explanation.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--task", default=None, help="name of a task in the knowledge base")
+    parser.add_argument("--task", default=None,
+                        help="name of a task in the knowledge base, or of a built-in task (`metahp run --list`)")
     parser.add_argument("--meta", default=None, metavar="KEY=VALUE,...",
                         help="meta-features of the task (added to / overriding the named task's)")
     parser.add_argument("--family", default=None, help="family to learn from and take the search space of")
@@ -36,6 +39,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", default="lgbm", help="meta-model: lgbm, gp or knn (default lgbm)")
     parser.add_argument("--exclude", nargs="+", default=None, metavar="NAME",
                         help="tasks whose trials must not be used (e.g. the task itself, for leave-one-out)")
+    parser.add_argument("--candidates", default=None, metavar="FILE",
+                        help="CSV or Parquet file of configurations (one column per parameter) to choose among")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_kb_argument(parser)
@@ -73,7 +78,20 @@ def _run(args: argparse.Namespace) -> int:
     meta = _parse_meta(args.meta)
     task: Any
     family = args.family
-    if args.task and meta:
+    builtin = None
+    if args.task and not kb.has_task(args.task):
+        from metahp import tasks
+
+        if args.task in tasks.names():
+            from metahp.verify import task_spec_of
+
+            builtin = task_spec_of(args.task)  # its meta-features, family and space
+    if builtin is not None:
+        task = builtin
+        if meta:
+            task = {**builtin.meta_features, **meta}
+        family = family or builtin.family
+    elif args.task and meta:
         info = kb.task_info(args.task)
         task = {**info.meta_features, **meta}
         family = family or info.family
@@ -82,11 +100,13 @@ def _run(args: argparse.Namespace) -> int:
     elif meta:
         task = meta
     else:
-        raise MetaHPError("give --task NAME (a task of the knowledge base) or --meta key=value,... (or both)")
+        raise MetaHPError("give --task NAME (a task of the knowledge base or a built-in task) or "
+                          "--meta key=value,... (or both)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        recs = Recommender(kb, model=args.model).recommend(task, k=args.k, exclude=args.exclude, family=family,
-                                                           seed=args.seed)
+        recs = Recommender(kb, model=args.model).recommend(
+            task, space=builtin.space if builtin is not None else None, k=args.k, exclude=args.exclude,
+            family=family, seed=args.seed, candidates=_read_candidates(args.candidates))
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if args.json:
         print(json.dumps({"recommendations": [r.to_dict() for r in recs], "warnings": notes}, indent=2, default=str))
@@ -95,6 +115,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     _print_table(recs)
     return 0
+
+
+def _read_candidates(path: str | None) -> Any:
+    if path is None:
+        return None
+    import pandas as pd
+
+    from metahp.errors import InvalidConfigError
+
+    try:
+        return pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidConfigError(f"cannot read --candidates {path!r}: {exc}; give a CSV or Parquet file with one "
+                                 "column per parameter") from exc
 
 
 def _fmt(value: Any) -> str:
