@@ -151,12 +151,44 @@ def _read_frame(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
         name = path.name.lower()
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-        if name.endswith((".tsv", ".tsv.gz")):
-            return pd.read_csv(path, sep="\t", **kwargs)
-        return pd.read_csv(path, **kwargs)
+        sep = kwargs.pop("sep", "\t" if name.endswith((".tsv", ".tsv.gz")) else ",")
+        if name.endswith((".csv", ".tsv", ".txt")):
+            _check_not_truncated(path, sep, what)
+        return pd.read_csv(path, sep=sep, **kwargs)
     # pandas parser errors are ValueErrors; a truncated .gz raises EOFError, a damaged one zlib.error.
     except (OSError, ValueError, ImportError, EOFError, zlib.error, csv.Error) as exc:
         raise ImportSourceError(f"{what}: cannot read {str(path)!r}: {exc}") from exc
+
+
+def _check_not_truncated(path: Path, sep: str, what: str) -> None:
+    """Refuse a plain-text table whose last line was cut off mid-row (a partial copy or download).
+
+    A last line without a line end and with fewer fields than the header can only be a cut;
+    a complete last row without a final newline is common and accepted. (Compressed files
+    carry their own end-of-stream check.)
+    """
+    size = path.stat().st_size
+    if size == 0 or len(sep) != 1:
+        return
+    with open(path, "rb") as fh:
+        header = fh.readline()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.splitlines()[-1] if tail.splitlines() else b""
+    if last == header.rstrip(b"\r\n"):
+        return
+    try:
+        n_header = len(next(csv.reader([header.decode("utf-8", "replace")], delimiter=sep)))
+        n_last = len(next(csv.reader([last.decode("utf-8", "replace")], delimiter=sep)))
+    except (csv.Error, StopIteration):
+        return
+    if n_last < n_header:
+        raise ImportSourceError(
+            f"{what}: {str(path)!r} looks truncated: its last line has {n_last} of the header's {n_header} fields "
+            "and no line end; copy the complete file again (nothing was imported)"
+        )
 
 
 def _require_columns(frame: pd.DataFrame, expected: Sequence[str], what: str) -> None:

@@ -277,3 +277,17 @@ def test_nmt_misaligned_files(tmp_path: Path) -> None:
     (tmp_path / "xx-en.evals").write_text("20.1 300.0\n19.0 200.0\n")
     with pytest.raises(ImportSourceError, match="expected 6 columns"):
         IMPORTERS["nmt"](tmp_path)
+
+
+def test_a_table_cut_mid_row_is_refused_and_a_missing_final_newline_is_not(tmp_path: Path) -> None:
+    text = _results_table().to_csv(index=False)
+    args = {"family": "mine", "task_cols": ["dataset"], "param_cols": ["lr"], "objective": "loss"}
+    whole = tmp_path / "whole.csv"
+    whole.write_text(text.rstrip("\n"))  # complete, just no final line end
+    n = sum(len(t.trials) for t in load_table(whole, **args))
+    assert n == len(_results_table())
+    cut = tmp_path / "cut.csv"
+    last_row = text.rstrip("\n").rsplit("\n", 1)[1]
+    cut.write_text(text.rstrip("\n")[: -(len(last_row) - last_row.index(",") - 1)])  # keeps only the first field
+    with pytest.raises(ImportSourceError, match="truncated"):
+        load_table(cut, **args)
