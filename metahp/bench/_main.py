@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from metahp.bench._problem import Suite
-from metahp.bench._report import write_results
+from metahp.bench._report import provenance, write_results
 from metahp.bench._runner import DEFAULT_METHODS, QUICK_METHODS, run_transfer
 from metahp.bench._suites import EXTERNAL_SOURCES, MAX_POOL, build_external_kb, find_external, load_suite
 
@@ -42,6 +43,7 @@ def benchmark_transfer(
     max_pool: int = MAX_POOL,
     progress: Callable[[str], None] | None = None,
     max_tasks: int | None = None,
+    command: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run the transfer benchmark (``BENCHMARK_PROTOCOL.md``) and write its results.
 
@@ -58,6 +60,7 @@ def benchmark_transfer(
         workers: Processes (default 2).
         max_tasks: Replay at most this many target tasks per suite, spread evenly over it (a
             reduced run, recorded as such in the results; sources are still every other task).
+        command: The command line to record in the results (the CLI passes its own).
         external: The external meta-datasets folder (default: located automatically).
         max_pool: Pools larger than this are replayed on a fixed random subsample.
         progress: Called with a progress line per finished task.
@@ -67,6 +70,8 @@ def benchmark_transfer(
     """
     methods = list(methods or (QUICK_METHODS if quick else DEFAULT_METHODS))
     seeds = seeds or (1 if quick else 5)
+    # The code that runs is the code at the start: later commits must not be credited with it.
+    started_at, started = provenance(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="metahp-bench-") as tmp:
         loaded: list[Suite] = []
         if kb is None:
@@ -98,9 +103,15 @@ def benchmark_transfer(
                 os.environ.pop("METAHP_HOME", None)
             else:
                 os.environ["METAHP_HOME"] = previous
+    wall = time.perf_counter() - started
     for record in records.values():
         record["quick"] = quick
         record["max_tasks"] = max_tasks
+        record.update(started_at)
+        record["wall_seconds"] = round(wall, 1)  # the whole run (every suite), on record["cpus"] cores
+        record["workers"] = workers or 2
+        if command is not None:
+            record["command"] = command
         if out is not None:
             record["paths"] = {k: str(v) for k, v in write_results(record, out).items()}
     return records

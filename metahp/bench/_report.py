@@ -19,19 +19,22 @@ _VERSIONED = ("metahp", "optuna", "syne-tune", "botorch", "torch", "lightgbm", "
 
 
 def provenance() -> dict[str, Any]:
-    """``git_rev``, ``generated_at`` and the versions of the packages that ran."""
+    """``git_rev`` (and ``git_dirty``: uncommitted changes under ``metahp/``), ``generated_at``, package versions."""
+    root = Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parents[2]).stdout.strip() or "unknown"
+                             cwd=root).stdout.strip() or "unknown"
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "metahp"], capture_output=True,
+                                    text=True, timeout=10, cwd=root).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        rev = "unknown"
+        rev, dirty = "unknown", False
     versions: dict[str, str | None] = {}
     for name in _VERSIONED:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"git_rev": rev, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    return {"git_rev": rev, "git_dirty": dirty, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": versions, "cpus": os.cpu_count()}
 
 

@@ -50,6 +50,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``metahp bench transfer`` command that reproduces this run (options as given)."""
+    import shlex
+
+    parts = ["metahp", "bench", "transfer"]
+    for flag, value in (("--kb", args.kb), ("--methods", args.methods), ("--seeds", args.seeds),
+                        ("--budget", args.budget if args.budget != 50 else None), ("--out", args.out),
+                        ("--workers", args.workers), ("--max-pool", args.max_pool), ("--max-tasks", args.max_tasks)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for suite in args.suite or []:
+        parts += ["--suite", suite]
+    if args.quick:
+        parts.append("--quick")
+    return shlex.join(parts)
+
+
 def _transfer(args: argparse.Namespace) -> int:
     from metahp.bench import MAX_POOL, benchmark_transfer, get_method
 
@@ -59,7 +76,7 @@ def _transfer(args: argparse.Namespace) -> int:
     records = benchmark_transfer(
         kb=args.kb, suites=args.suite, methods=methods, seeds=args.seeds, budget=args.budget, out=args.out,
         quick=args.quick, workers=args.workers, max_pool=args.max_pool or MAX_POOL, max_tasks=args.max_tasks,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        progress=lambda line: print(line, file=sys.stderr, flush=True), command=_command_line(args),
     )
     for record in records.values():
         ranks = {m: e["rank"].get("10") for m, e in record["methods"].items()}

@@ -22,7 +22,10 @@ def test_quick_benchmark_writes_results_and_metahp_beats_random(tmp_path: Path, 
     assert status == 0
     record = json.loads((tmp_path / "transfer_steplaw-dense.json").read_text())
     assert record["quick"] is True and record["seeds"] == 2 and record["tasks"] == 3 and record["loss_like"]
-    assert record["git_rev"] and record["generated_at"]
+    assert record["git_rev"] and record["generated_at"] and isinstance(record["git_dirty"], bool)
+    assert record["wall_seconds"] > 0 and record["workers"] == 2
+    assert record["command"] == ("metahp bench transfer --methods random,metahp --seeds 2 --budget 10 "
+                                 f"--out {tmp_path} --suite steplaw-dense --quick")
     assert not record.get("failed_methods"), record.get("failed_methods")
     for entry in record["methods"].values():
         assert set(entry["regret"]) == set(entry["gap_pct"]) == {"1", "3", "5", "10"}
