@@ -11,30 +11,41 @@ __all__ = ["register"]
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from metahp.runner.executors import run_many
+    import threading
+
+    from metahp.runner import TrialPool
     from metahp.study import Study
     from metahp.tasks import get
 
     task = get(args.task)
+    pool = TrialPool(args.executor, n_workers=args.workers, device=args.device)  # checks --workers first
     kb = open_kb(args)
     study = Study(task.space, task=task, kb=kb, direction=task.direction, seed=args.seed, name=args.name,
                   n_initial=args.n_initial, warm_start=not args.cold)
     mode = "cold start" if args.cold else "warm start"
+    workers = args.workers
     print(f"tuning {task.name} ({task.objective_name}, {task.direction}) for {args.trials} trials, {mode}, "
-          f"executor {args.executor}")
-    best: float | None = None
+          f"executor {args.executor}, {workers} worker(s)", flush=True)
     sign = 1.0 if task.direction == "minimize" else -1.0
-    for _ in range(args.trials):
-        trial = study.ask()
-        (result,) = run_many([(task.name, trial.config, trial.seed, args.budget)], executor=args.executor,
-                             n_workers=1, progress=False, device=args.device)
-        study.tell(trial, result)
-        shown = "-" if trial.value is None else f"{trial.value:.6g}"
-        print(f"trial {trial.number:3d} [{trial.origin:9s}] {trial.status:8s} {task.objective_name}={shown}")
-        if trial.status == "ok" and trial.value is not None and (best is None or sign * trial.value < sign * best):
-            best = trial.value
-            print(f"  new incumbent {task.objective_name}={best:.6g}: {trial.config}", flush=True)
-    if best is None:
+    best: list[float] = []
+    lock = threading.Lock()
+
+    def objective(trial: Any) -> Any:
+        # One long-lived pool for the whole search: workers import transformers once.
+        result = pool.run(task.name, dict(trial.config), seed=trial.seed, budget=args.budget)
+        value = result.objective if result.status == "ok" else None
+        with lock:
+            shown = "-" if value is None else f"{value:.6g}"
+            print(f"trial {trial.number:3d} [{trial.origin:9s}] {result.status:8s} {task.objective_name}={shown}",
+                  flush=True)
+            if value is not None and (not best or sign * value < sign * best[0]):
+                best[:] = [value]
+                print(f"  new incumbent {task.objective_name}={value:.6g}: {trial.config}", flush=True)
+        return result
+
+    with pool:
+        study.optimize(objective, args.trials, n_jobs=workers, progress=False)
+    if not best:
         print("no trial finished; see the statuses above")
         return 1
     print(f"best {task.objective_name}={study.best_value:.6g} with {study.best_config}")
@@ -51,6 +62,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--trials", type=int, default=10, help="number of trials (default 10)")
     p.add_argument("--executor", choices=["inline", "process", "ray"], default="inline",
                    help="where trials train (default inline)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="trials trained at once, each in a long-lived worker of --executor (default 1)")
     p.add_argument("--cold", action="store_true", help="ignore the knowledge base: cold-start GP-BO")
     p.add_argument("--budget", type=int, default=None, metavar="STEPS", help="training steps per trial")
     p.add_argument("--seed", type=int, default=0, help="seed of the search and the first trial")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from metahp.runner._spec import ARCHITECTURE_PARAMS, ModelSpec, Task
 from metahp.runner._train import OPTIMIZERS, SCHEDULES, STATUSES, Pruned, TrialResult, run_trial
-from metahp.runner.executors import EXECUTORS, Job, MissingDependencyError, record_result, run_many
+from metahp.runner.executors import EXECUTORS, Job, MissingDependencyError, TrialPool, record_result, run_many
 
 __all__ = [
     "ARCHITECTURE_PARAMS",
@@ -24,6 +24,7 @@ __all__ = [
     "SCHEDULES",
     "STATUSES",
     "Task",
+    "TrialPool",
     "TrialResult",
     "record_result",
     "run_many",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -17,7 +18,7 @@ from metahp.errors import InvalidConfigError, MetaHPError, MissingDependencyErro
 from metahp.runner._spec import Task
 from metahp.runner._train import TrialResult, available_cores, resolve_task, run_trial
 
-__all__ = ["Job", "EXECUTORS", "MissingDependencyError", "run_many", "record_result"]
+__all__ = ["Job", "EXECUTORS", "MissingDependencyError", "TrialPool", "run_many", "record_result"]
 
 
 
@@ -128,12 +129,16 @@ def _result_or_failure(job: Job, ctx: _Context, get: Callable[[], TrialResult]) 
     except MetaHPError:
         raise
     except Exception as exc:  # noqa: BLE001 - failure is data
-        task = resolve_task(job.task)
-        return TrialResult(
-            task=task.name, config=task.space.validate(dict(job.config or {}), fill_defaults=True), objective=None,
-            direction=task.direction, status="failed", curve=[], seconds=math.nan, tokens_per_second=0.0,
-            peak_memory_bytes=0, device=ctx.device, seed=job.seed, steps_done=0, budget=job.budget or task.budget,
-            message=f"worker died: {type(exc).__name__}: {exc}"[:2000])
+        return _failed(job, ctx.device, exc)
+
+
+def _failed(job: Job, device: str, exc: BaseException) -> TrialResult:
+    task = resolve_task(job.task)
+    return TrialResult(
+        task=task.name, config=task.space.validate(dict(job.config or {}), fill_defaults=True), objective=None,
+        direction=task.direction, status="failed", curve=[], seconds=math.nan, tokens_per_second=0.0,
+        peak_memory_bytes=0, device=device, seed=job.seed, steps_done=0, budget=job.budget or task.budget,
+        message=f"worker died: {type(exc).__name__}: {exc}"[:2000])
 
 
 def _import_ray() -> Any:
@@ -167,6 +172,139 @@ def _ray(jobs: list[Job], ctx: _Context) -> None:
     finally:
         if started:
             ray.shutdown()
+
+
+class TrialPool:
+    """Long-lived workers that train one trial per :meth:`run` call, for ask/tell loops.
+
+    :func:`run_many` suits a batch known in advance; a search asks for one configuration at
+    a time, and starting a pool (and importing transformers) per trial would cost seconds
+    each. A ``TrialPool`` keeps its workers for its whole life; :meth:`run` blocks and is
+    thread-safe, so ``Study.optimize(..., n_jobs=n_workers)`` keeps every worker busy.
+
+    A worker that dies takes the pool down with it (as in :func:`run_many`): the pool is
+    rebuilt and the trial runs once more; dying again, it is returned as ``"failed"``.
+
+    Args:
+        executor: ``"inline"``, ``"process"`` or ``"ray"`` (see :func:`run_many`).
+        n_workers: Parallel trials (default: 1 inline, else the number of cores); each
+            trains with ``cores // n_workers`` threads.
+        device: Passed to :func:`~metahp.runner.run_trial`.
+        ray_address: Address of a running Ray cluster (``None``: a local one, started on
+            first use and shut down by :meth:`close` unless Ray was already initialised).
+
+    Raises:
+        InvalidConfigError: Unknown executor or a bad ``n_workers``.
+        MissingDependencyError: ``executor="ray"`` without Ray installed.
+
+    Example:
+        >>> with TrialPool("inline") as pool:
+        ...     pool.n_workers
+        1
+    """
+
+    def __init__(self, executor: str = "process", n_workers: int | None = None, device: str = "auto",
+                 ray_address: str | None = None) -> None:
+        if executor not in EXECUTORS:
+            raise InvalidConfigError(f"unknown executor {executor!r}; choose one of {sorted(EXECUTORS)}",
+                                     parameter="executor")
+        workers = n_workers if n_workers is not None else (1 if executor == "inline" else available_cores())
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidConfigError(f"n_workers must be a positive integer, got {n_workers!r}", parameter="n_workers")
+        if executor == "ray":
+            _import_ray()
+        self.executor = executor
+        self.n_workers = workers
+        self.device = device
+        self.threads = max(1, available_cores() // workers)
+        self.ray_address = ray_address
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        self._remote: Any = None
+        self._ray_started = False
+
+    def __enter__(self) -> TrialPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, task: str | Task, config: dict[str, Any], seed: int = 0, budget: int | None = None) -> TrialResult:
+        """Train one trial on a free worker and return its result (blocks until it finishes).
+
+        Raises:
+            UnknownTaskError, InvalidConfigError: A bad task, configuration or budget
+                (raised before anything trains).
+        """
+        job = _check(Job(task, dict(config), seed, budget))
+        if self.executor == "inline":
+            return _run_job(job, self.device, self.threads)
+        if self.executor == "ray":
+            ray = _import_ray()
+            try:
+                return ray.get(self._ray_remote().remote(job, self.device, self.threads))  # type: ignore[no-any-return]
+            except MetaHPError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a dead worker is a failed trial
+                return _failed(job, self.device, exc)
+        from concurrent.futures.process import BrokenProcessPool
+
+        for attempt in range(2):
+            pool = self._process_pool()
+            try:
+                return pool.submit(_run_job, job, self.device, self.threads).result()  # type: ignore[no-any-return]
+            except BrokenProcessPool as exc:
+                self._drop(pool)
+                if attempt == 1:
+                    return _failed(job, self.device, exc)
+            except MetaHPError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - failure is data
+                return _failed(job, self.device, exc)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Stop the workers (a later :meth:`run` starts new ones)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            started, self._ray_started = self._ray_started, False
+            self._remote = None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if started:
+            _import_ray().shutdown()
+
+    def _process_pool(self) -> Any:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.n_workers,
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_init_worker, initargs=(self.threads,))
+            return self._pool
+
+    def _drop(self, pool: Any) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _ray_remote(self) -> Any:
+        ray = _import_ray()
+        with self._lock:
+            if self._remote is None:
+                if not ray.is_initialized():
+                    if self.ray_address is None:
+                        ray.init(num_cpus=self.n_workers * self.threads, include_dashboard=False,
+                                 log_to_driver=False, configure_logging=False)
+                    else:
+                        ray.init(address=self.ray_address, log_to_driver=False, configure_logging=False)
+                    self._ray_started = True
+                self._remote = ray.remote(num_cpus=self.threads,
+                                          num_gpus=1 if self.device.startswith("cuda") else 0)(_run_job)
+            return self._remote
 
 
 #: Executor name -> function running the jobs and calling ``ctx.on_result(index, result)``.

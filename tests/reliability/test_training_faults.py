@@ -77,3 +77,16 @@ def test_the_rest_of_the_batch_goes_on_after_a_worker_dies(
         pool_run: tuple[list[Any], list[Any], KnowledgeBase]) -> None:
     _, results, _ = pool_run
     assert [r.status for r in results[1:]] == ["ok", "ok", "diverged"], [(r.status, r.message[:80]) for r in results]
+
+
+def test_trial_pool_survives_a_dying_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from metahp.runner import TrialPool
+
+    flag = tmp_path / "flag"
+    flag.touch()  # the dying task exits as soon as it starts training
+    monkeypatch.setenv(FLAG_ENV, str(flag))
+    with TrialPool("process", n_workers=1, device="cpu") as pool:
+        dead = pool.run(variant(DyingTask, "dying"), {}, budget=2)
+        alive = pool.run("copy", {"learning_rate": 3e-3}, seed=1, budget=2)
+    assert dead.status == "failed" and "worker died" in dead.message and dead.objective is None
+    assert alive.status == "ok" and alive.objective is not None and alive.seed == 1

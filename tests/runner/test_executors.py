@@ -74,3 +74,25 @@ def test_bad_jobs_raise_before_anything_trains() -> None:
         run_many(JOBS, executor="dask", progress=False)
     with pytest.raises(InvalidConfigError, match="n_workers"):
         run_many(JOBS, executor="process", n_workers=0, progress=False)
+
+
+def test_trial_pool_keeps_its_workers_across_calls() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from metahp.runner import TrialPool
+
+    reference = _inline_reference()
+    with TrialPool("process", n_workers=2, device="cpu") as pool:
+        with ThreadPoolExecutor(2) as threads:  # as Study.optimize(n_jobs=2) calls it
+            results = list(threads.map(lambda job: pool.run(*job), JOBS))
+        workers = pool._pool
+        again = pool.run(*JOBS[0])
+        assert pool._pool is workers  # the same long-lived workers served the next trial
+    assert pool._pool is None  # closed
+    assert [r.status for r in results] == ["ok", "ok"]
+    for result, curve in zip([*results, again], [*reference, reference[0]]):
+        assert [v for _, v in result.curve] == pytest.approx([v for _, v in curve], rel=1e-6)
+    with pytest.raises(InvalidConfigError, match="n_workers"):
+        TrialPool("process", n_workers=0)
+    with pytest.raises(InvalidConfigError, match="learning_rate"):
+        TrialPool("inline").run("markov-low", {"learning_rate": -1.0})
