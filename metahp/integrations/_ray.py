@@ -28,10 +28,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without ray
 class MetaHPSearch(Searcher):  # type: ignore[misc]
     """Ray Tune searcher: metahp's warm-started GP-BO over a :class:`~metahp.SearchSpace`.
 
+    Ray Tune forwards ``TuneConfig(metric=..., mode=...)`` to a searcher only when the
+    ``Tuner`` has a ``param_space``; since the space lives here, pass ``metric`` and ``mode``
+    to the searcher itself (a searcher without them raises on its first suggestion instead
+    of stalling the run).
+
     Args:
         space: The search space (Ray's own ``param_space`` is not used for these parameters).
-        metric: The reported metric to optimise (or set through ``TuneConfig``).
-        mode: ``min`` or ``max`` (or set through ``TuneConfig``).
+        metric: The reported metric to optimise.
+        mode: ``min`` or ``max``.
         kb: Knowledge base for the prior and portfolio.
         task: The target task, as for :func:`metahp.recommend`.
         exclude: Knowledge-base tasks not to learn from.
@@ -54,8 +59,10 @@ class MetaHPSearch(Searcher):  # type: ignore[misc]
     def study(self) -> Study:
         """The metahp study behind the searcher (created once ``mode`` is known)."""
         if self._study is None:
-            if self._mode not in ("min", "max"):
-                raise MetaHPError("MetaHPSearch needs mode='min' or 'max' (argument or TuneConfig)")
+            if self._mode not in ("min", "max") or not self._metric:
+                raise MetaHPError(
+                    "MetaHPSearch needs metric= and mode='min' or 'max': pass them to MetaHPSearch(...) (Ray Tune "
+                    "forwards TuneConfig's metric and mode to a searcher only when the Tuner has a param_space)")
             self._study = Study(self.space, direction="minimize" if self._mode == "min" else "maximize",
                                 **self._options)
         return self._study
@@ -68,12 +75,16 @@ class MetaHPSearch(Searcher):  # type: ignore[misc]
             self._mode = mode
         return True
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        """The next configuration (None once a pool is exhausted)."""
-        try:
-            trial = self.study.ask()
-        except MetaHPError:
-            return None
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        """The next configuration (``Searcher.FINISHED`` once a pool of candidates is exhausted).
+
+        Raises:
+            MetaHPError: No metric or mode (see the class docstring).
+        """
+        study = self.study
+        if study._used is not None and study._used.all():
+            return str(Searcher.FINISHED)
+        trial = study.ask()
         self._live[trial_id] = trial
         return dict(trial.config)
 
