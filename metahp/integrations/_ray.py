@@ -75,7 +75,7 @@ class MetaHPSearch(Searcher):  # type: ignore[misc]
             self._mode = mode
         return True
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         """The next configuration (``Searcher.FINISHED`` once a pool of candidates is exhausted).
 
         Raises:
