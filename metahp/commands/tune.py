@@ -21,8 +21,8 @@ def _tune(args: argparse.Namespace) -> int:
     pool = TrialPool(args.executor, n_workers=args.workers, device=args.device)  # checks --workers first
     kb = open_kb(args)
     study = Study(task.space, task=task, kb=kb, direction=task.direction, seed=args.seed, name=args.name,
-                  n_initial=args.n_initial, warm_start=not args.cold)
-    mode = "cold start" if args.cold else "warm start"
+                  n_initial=args.n_initial, warm_start=not args.cold, transfer=args.transfer)
+    mode = "cold start" if args.cold else f"warm start ({args.transfer})"
     workers = args.workers
     print(f"tuning {task.name} ({task.objective_name}, {task.direction}) for {args.trials} trials, {mode}, "
           f"executor {args.executor}, {workers} worker(s)", flush=True)
@@ -64,6 +64,8 @@ def register(subparsers: Any) -> None:
                    help="where trials train (default inline)")
     p.add_argument("--workers", type=int, default=1,
                    help="trials trained at once, each in a long-lived worker of --executor (default 1)")
+    p.add_argument("--transfer", choices=["prior", "rgpe"], default="prior",
+                   help="how the knowledge base shapes the GP: meta-model prior mean (default) or RGPE ensemble")
     p.add_argument("--cold", action="store_true", help="ignore the knowledge base: cold-start GP-BO")
     p.add_argument("--budget", type=int, default=None, metavar="STEPS", help="training steps per trial")
     p.add_argument("--seed", type=int, default=0, help="seed of the search and the first trial")

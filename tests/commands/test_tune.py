@@ -23,7 +23,7 @@ def test_tune_with_two_process_workers_persists_every_trial(capsys):
                  "--budget", "5", "--name", "cli-tune", "--device", "cpu"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "2 worker(s)" in out and "warm start" in out
+    assert "2 worker(s)" in out and "warm start (prior)" in out
     trials = re.findall(r"^trial +(\d+) \[(\w+) *\] (\w+)", out, flags=re.MULTILINE)
     assert sorted(int(n) for n, _, _ in trials) == [0, 1, 2, 3]
     assert {origin for _, origin, _ in trials} <= {"portfolio", "gp", "sobol"}
@@ -32,6 +32,16 @@ def test_tune_with_two_process_workers_persists_every_trial(capsys):
     resumed = Study.load("cli-tune", KnowledgeBase(), candidates=None)
     assert len(resumed.trials) == 4 and all(t.status in ("ok", "diverged", "failed") for t in resumed.trials)
     assert resumed.space == get("markov-low").space
+
+
+def test_tune_with_rgpe_transfer(capsys):
+    code = main(["tune", "--task", "markov-low", "--trials", "4", "--budget", "5", "--transfer", "rgpe",
+                 "--n-initial", "2", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "warm start (rgpe)" in out
+    origins = re.findall(r"^trial +\d+ \[(\w+) *\]", out, flags=re.MULTILINE)
+    assert origins == ["portfolio", "portfolio", "rgpe", "rgpe"]
 
 
 def test_tune_rejects_a_bad_worker_count(capsys):
