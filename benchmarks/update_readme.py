@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- transfer-summary -->", "<!-- /transfer-summary -->"
 
 
+def _took(folder: Path) -> str:
+    walls = [json.loads(p.read_text()).get("wall_seconds") for p in folder.glob("transfer_*.json")]
+    walls = [w for w in walls if w]
+    return f"; the run took {max(walls) / 60:.0f} min on 2 cores" if walls else ""
+
+
 def main() -> None:
     results = ROOT / "benchmarks" / "results"
     records = [json.loads(p.read_text()) for p in sorted(results.glob("transfer_*.json"))]
@@ -45,7 +51,7 @@ def main() -> None:
             "",
             "Made by `metahp bench transfer --kb <the seed store> --seeds 2 --workers 2 --out "
             "benchmarks/results/bundled`: every task of each family, 2 seeds, budget 50 (each pool holds the task's 56 "
-            "recorded trainings, so T = 50 nearly exhausts it).",
+            "recorded trainings, so T = 50 nearly exhausts it)" + _took(bundled) + ".",
             "",
             summary_table(bundled),
         ]

@@ -121,7 +121,7 @@ def write_results(record: dict[str, Any], out_dir: str | os.PathLike[str]) -> di
 
 
 def summary_table(results_dir: str | os.PathLike[str], ts: Sequence[int] = (1, 10, 50)) -> str:
-    """The README's summary: mean normalised regret at ``ts`` (methods × suites) and mean rank at T = 10.
+    """The README's summary: mean normalised regret at ``ts`` (methods × suites), mean rank at T = 10, speed-up.
 
     Rendered from the ``transfer_*.json`` files in ``results_dir``; a method absent from a
     suite shows "—".
@@ -157,6 +157,17 @@ def summary_table(results_dir: str | os.PathLike[str], ts: Sequence[int] = (1, 1
             rank = None if entry is None else entry["rank"].get("10")
             text = _fmt(rank, 2)
             cells.append(f"**{text}**" if rank is not None and rank == best[r["suite"]] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Speed-up against cold GP-BO (`gp`): the T at which cold GP first reaches its own 50-trial mean "
+              "regret (at least 0.0005), divided by the T at which the method does; — where it never does.", "",
+              "| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for m in methods:
+        if m == "gp":
+            continue
+        cells = [m]
+        for r in records:
+            entry = r["methods"].get(m)
+            cells.append(_fmt(None if entry is None else entry.get("speedup_vs_gp"), 1))
         lines.append("| " + " | ".join(cells) + " |")
     seeds = sorted({r["seeds"] for r in records})
     counts = ", ".join(f"{r['suite']} ({r['tasks']} tasks)" for r in records)

@@ -92,6 +92,11 @@ def test_transfer_run_writes_the_protocol_record(tmp_path, make_suite, shared: b
     assert "| random |" in markdown_table(saved)
     table = summary_table(tmp_path)
     assert "toy" in table and "zeroshot" in table
+    speedups = table.split("Speed-up against cold GP-BO")[1]
+    row = next(line for line in speedups.splitlines() if line.startswith("| zeroshot |"))
+    expected = saved["methods"]["zeroshot"]["speedup_vs_gp"]
+    assert row == f"| zeroshot | {'—' if expected is None else f'{expected:.1f}'} |"
+    assert "| gp |" not in speedups
 
 
 def test_a_method_failing_is_reported_not_fatal(monkeypatch, make_suite) -> None:
