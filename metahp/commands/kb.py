@@ -30,6 +30,10 @@ examples:
 """
 
 
+BUILTIN_TASKS_HINT = "python -c 'import metahp.tasks as t; print(t.names())'"
+"""How to list the built-in task names (quoted by the commands that take one)."""
+
+
 def add_kb_argument(parser: argparse.ArgumentParser) -> None:
     """Add the ``--kb PATH`` option every command takes."""
     parser.add_argument("--kb", metavar="PATH", default=None,

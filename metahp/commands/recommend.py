@@ -22,7 +22,7 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``recommend`` command."""
-    from metahp.commands.kb import add_kb_argument
+    from metahp.commands.kb import BUILTIN_TASKS_HINT, add_kb_argument
 
     parser = subparsers.add_parser(
         "recommend", help="zero-shot hyperparameters for a task from the knowledge base",
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--task", default=None,
-                        help="name of a task in the knowledge base, or of a built-in task (`metahp run --list`)")
+                        help=f"name of a task in the knowledge base, or of a built-in task (`{BUILTIN_TASKS_HINT}`)")
     parser.add_argument("--meta", default=None, metavar="KEY=VALUE,...",
                         help="meta-features of the task (added to / overriding the named task's)")
     parser.add_argument("--family", default=None, help="family to learn from and take the search space of")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from metahp.commands.kb import add_kb_argument, open_kb
+from metahp.commands.kb import BUILTIN_TASKS_HINT, add_kb_argument, open_kb
 
 __all__ = ["register"]
 
@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
         "tune", help="warm-started hyperparameter search on a built-in task",
         description="Search a built-in task's space: the recommender's portfolio first, then a GP with the "
                     "meta-model as prior mean. Every trial trains for real; the incumbent is printed as it improves.")
-    p.add_argument("--task", required=True, help="built-in task name (see `metahp run --list`)")
+    p.add_argument("--task", required=True, help=f"built-in task name (see `{BUILTIN_TASKS_HINT}`)")
     p.add_argument("--trials", type=int, default=10, help="number of trials (default 10)")
     p.add_argument("--executor", choices=["inline", "process", "ray"], default="inline",
                    help="where trials train (default inline)")

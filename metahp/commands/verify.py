@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from metahp.commands.kb import add_kb_argument, open_kb
+from metahp.commands.kb import BUILTIN_TASKS_HINT, add_kb_argument, open_kb
 
 __all__ = ["register"]
 
@@ -26,8 +26,7 @@ def register(subparsers: Any) -> None:
         "verify", help="train the top-k recommendations of a built-in task and compare with the prediction",
         description="Train the top-k recommendations (and the default configuration) of a built-in task, print "
                     "predicted and measured objectives side by side, and store the runs.")
-    parser.add_argument("--task", required=True, help="a built-in task (see `python -c 'import metahp.tasks as t; "
-                                                     "print(t.names())'`)")
+    parser.add_argument("--task", required=True, help=f"a built-in task (see `{BUILTIN_TASKS_HINT}`)")
     parser.add_argument("-k", type=int, default=3, help="recommendations to train (default 3)")
     parser.add_argument("--model", default="lgbm", help="meta-model: lgbm, gp or knn (default lgbm)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
