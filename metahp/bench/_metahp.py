@@ -5,8 +5,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
-
 from metahp.bench._method import Method, register_method
 from metahp.bench._problem import PoolProblem, Suite, TaskPool
 from metahp.errors import MetaHPError
@@ -73,11 +71,7 @@ class MetaHPZeroShot(Method):
 
     def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
         """Evaluate the portfolio; should it be short, continue at random."""
-        for x in state["portfolio"][: problem.remaining]:
-            problem.evaluate(problem.snap(x))
-        free = np.flatnonzero(problem.free)
-        for i in np.random.default_rng(seed).permutation(free)[: problem.remaining]:
-            problem.evaluate(int(i))
+        problem.evaluate_portfolio(state["portfolio"], seed)
 
 
 class MetaHPStudy(Method):
@@ -97,12 +91,14 @@ class MetaHPStudy(Method):
             fit_meta(kb, "lgbm", exclude=[target.name], space=suite.space)
         return {"space": suite.space, "kb": kb, "task": target.name}
 
+    transfer = "prior"
+
     def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
         """Run the warm-started pool-mode Study."""
         from metahp.study import Study
 
         study = Study(state["space"], task=state["task"], kb=state["kb"], exclude=[state["task"]],
-                      candidates=problem.pool.frame, seed=seed % 2**31)
+                      candidates=problem.pool.frame, seed=seed % 2**31, transfer=self.transfer)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _run_study(problem, study)
@@ -114,16 +110,7 @@ class MetaHPRGPE(MetaHPStudy):
     name = "metahp-rgpe"
     note = ("metahp.Study(..., transfer='rgpe'): recommender portfolio, then a ranking-weighted ensemble of "
             "one GP per source task and the target's GP (Feurer et al. 2018)")
-
-    def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
-        """Run the pool-mode Study with the RGPE transfer."""
-        from metahp.study import Study
-
-        study = Study(state["space"], task=state["task"], kb=state["kb"], exclude=[state["task"]],
-                      candidates=problem.pool.frame, seed=seed % 2**31, transfer="rgpe")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _run_study(problem, study)
+    transfer = "rgpe"
 
 
 register_method(StudyGP())

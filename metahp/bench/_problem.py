@@ -147,6 +147,14 @@ class PoolProblem:
         d2[~self._free] = np.inf
         return int(np.argmin(d2))
 
+    def evaluate_portfolio(self, portfolio: list[np.ndarray], seed: int) -> None:
+        """Evaluate encoded points in order (each snapped), then the rest of the budget at random."""
+        for x in portfolio[: self.remaining]:
+            self.evaluate(self.snap(x))
+        free = np.flatnonzero(self._free)
+        for i in np.random.default_rng(seed).permutation(free)[: self.remaining]:
+            self.evaluate(int(i))
+
     def observed(self) -> tuple[np.ndarray, np.ndarray]:
         """The evaluated points: encoded ``k x d`` and objectives ``k``."""
         idx = np.asarray(self.order, dtype=int)

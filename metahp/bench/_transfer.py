@@ -185,15 +185,7 @@ class ZeroShot(Method):
 
     def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
         """Evaluate the portfolio in order; past its end, the pool in random order."""
-        for x in state["portfolio"][: problem.remaining]:
-            problem.evaluate(problem.snap(x))
-        _fill_random(problem, seed)
-
-
-def _fill_random(problem: PoolProblem, seed: int) -> None:
-    free = np.flatnonzero(problem.free)
-    for i in np.random.default_rng(seed).permutation(free)[: problem.remaining]:
-        problem.evaluate(int(i))
+        problem.evaluate_portfolio(state["portfolio"], seed)
 
 
 class CTS(Method):
