@@ -579,10 +579,7 @@ class Study:
                  prior: Prior | None) -> tuple[dict[str, Any], str, int | None]:
         from metahp.bo._gp import candidate_points, propose, refit_due
 
-        sign = 1.0 if self.direction == "minimize" else -1.0
-        X = self.space.encode_many([t.config for t in finished]) if finished else np.zeros((0, self.space.dim))
-        values = np.array([sign * t.value if t.value is not None else np.nan for t in finished], dtype=float)
-        ok = np.array([t.status == "ok" and t.value is not None for t in finished], dtype=bool)
+        X, values, ok = self._observations(finished)
         if self._pool is not None:
             assert self._pool_unit is not None and self._used is not None
             free = np.flatnonzero(~self._used)
@@ -621,10 +618,7 @@ class Study:
                    rgpe: Any) -> tuple[dict[str, Any], str, int | None]:
         from metahp.bo._gp import candidate_points
 
-        sign = 1.0 if self.direction == "minimize" else -1.0
-        X = self.space.encode_many([t.config for t in finished])
-        values = np.array([sign * t.value if t.value is not None else np.nan for t in finished], dtype=float)
-        ok = np.array([t.status == "ok" and t.value is not None for t in finished], dtype=bool)
+        X, values, ok = self._observations(finished)
         rgpe.fit(X, values, ok, step=len(finished))
         if self._pool is not None:
             assert self._pool_unit is not None and self._used is not None
@@ -637,6 +631,14 @@ class Study:
         cand = self._drop_near_taken(candidate_points(self.space, rng, X[order]))
         scores = rgpe.log_ei(cand)
         return self.space.decode(cand[int(np.argmax(np.where(np.isfinite(scores), scores, -np.inf)))]), "rgpe", None
+
+    def _observations(self, finished: list[Trial]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Encoded points (``n x d``), minimised values (NaN where none) and the usable-value mask."""
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        X = self.space.encode_many([t.config for t in finished]) if finished else np.zeros((0, self.space.dim))
+        values = np.array([sign * t.value if t.value is not None else np.nan for t in finished], dtype=float)
+        ok = np.array([t.status == "ok" and t.value is not None for t in finished], dtype=bool)
+        return X, values, ok
 
     def _drop_near_taken(self, cand: np.ndarray) -> np.ndarray:
         taken = [t for t in self.trials]
