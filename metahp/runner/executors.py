@@ -78,6 +78,15 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _spawn_pool(n_workers: int, threads: int) -> Any:
+    """A pool of spawned workers that import torch and transformers once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+
+
 def _process(jobs: list[Job], ctx: _Context) -> None:
     """Run ``jobs`` in a pool of spawned workers.
 
@@ -99,14 +108,11 @@ def _process(jobs: list[Job], ctx: _Context) -> None:
 
 
 def _process_round(jobs: list[Job], indices: list[int], ctx: _Context, *, last: bool) -> list[int]:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, wait
     from concurrent.futures.process import BrokenProcessPool
 
     broken: list[int] = []
-    with ProcessPoolExecutor(max_workers=min(ctx.n_workers, len(jobs)),
-                             mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(ctx.threads,)) as pool:
+    with _spawn_pool(min(ctx.n_workers, len(jobs)), ctx.threads) as pool:
         futures: dict[Future[TrialResult], int] = {
             pool.submit(_run_job, job, ctx.device, ctx.threads): k for k, job in enumerate(jobs)
         }
@@ -150,16 +156,20 @@ def _import_ray() -> Any:
     return ray
 
 
+def _ray_start(ray: Any, num_cpus: int, address: str | None) -> bool:
+    """Start Ray if it is not running (a local cluster of ``num_cpus``, or the one at ``address``); True if started."""
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    return True
+
+
 def _ray(jobs: list[Job], ctx: _Context) -> None:
     ray = _import_ray()
-    started = False
-    if not ray.is_initialized():
-        if ctx.ray_address is None:
-            ray.init(num_cpus=ctx.n_workers * ctx.threads, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
-        else:
-            ray.init(address=ctx.ray_address, log_to_driver=False, configure_logging=False)
-        started = True
+    started = _ray_start(ray, ctx.n_workers * ctx.threads, ctx.ray_address)
     try:
         remote = ray.remote(num_cpus=ctx.threads, num_gpus=1 if ctx.device.startswith("cuda") else 0)(_run_job)
         refs = {remote.remote(job, ctx.device, ctx.threads): i for i, job in enumerate(jobs)}
@@ -275,14 +285,9 @@ class TrialPool:
             _import_ray().shutdown()
 
     def _process_pool(self) -> Any:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self.n_workers,
-                                                 mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(self.threads,))
+                self._pool = _spawn_pool(self.n_workers, self.threads)
             return self._pool
 
     def _drop(self, pool: Any) -> None:
@@ -295,13 +300,7 @@ class TrialPool:
         ray = _import_ray()
         with self._lock:
             if self._remote is None:
-                if not ray.is_initialized():
-                    if self.ray_address is None:
-                        ray.init(num_cpus=self.n_workers * self.threads, include_dashboard=False,
-                                 log_to_driver=False, configure_logging=False)
-                    else:
-                        ray.init(address=self.ray_address, log_to_driver=False, configure_logging=False)
-                    self._ray_started = True
+                self._ray_started = _ray_start(ray, self.n_workers * self.threads, self.ray_address)
                 self._remote = ray.remote(num_cpus=self.threads,
                                           num_gpus=1 if self.device.startswith("cuda") else 0)(_run_job)
             return self._remote
