@@ -140,6 +140,8 @@ class Recommender:
         n_neighbours: Nearest source tasks used as scenarios and as explanation.
         min_distance: Smallest RMS unit-cube distance between two picks (while possible).
         use_cache: Cache fitted meta-models on disk.
+        trend: Move the neighbour scenarios along the family's optimum trend where one is
+            measured (:class:`~metahp.meta.OptimumTrend`); without a trend nothing changes.
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class Recommender:
         n_neighbours: int = 5,
         min_distance: float = 0.05,
         use_cache: bool = True,
+        trend: bool = True,
     ) -> None:
         self.kb = kb
         self.model = model
@@ -162,6 +165,7 @@ class Recommender:
         self.n_neighbours = n_neighbours
         self.min_distance = min_distance
         self.use_cache = use_cache
+        self.trend = trend
 
     def _kb(self) -> KnowledgeBase:
         if self.kb is None:
@@ -254,8 +258,19 @@ class Recommender:
             filled = {space.names[j]: "given by the candidate (no source trial varies it)" for j in fixed_dims}
 
         order, dist = fitted.index.nearest(meta, max(self.n_neighbours, 20))
+        near = order[: self.n_neighbours]
+        shifts = self._trend_shifts(fitted, space, meta, near, list(used)) if self.trend else None
+        n_moved = 0
         if pool is None:
             candidates = self._candidates(fitted, space, order, seed, fixed_dims, fixed_unit)
+            if shifts is not None:  # where the neighbours' optima move to, for this task
+                moved_best = [fitted.tasks[int(i)].best_encoded[:1] + shift for i, shift in zip(near, shifts)]
+                extra = np.clip(np.vstack(moved_best), 0.0, 1.0)
+                extra = extra[np.isfinite(extra).all(axis=1)]
+                if fixed_dims:
+                    extra[:, fixed_dims] = fixed_unit
+                extra = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in extra])
+                candidates, n_moved = np.vstack([extra, candidates]), len(extra)
             rows = np.arange(len(candidates))
         else:
             candidates, rows = pool[0], np.arange(len(pool[0]))
@@ -263,10 +278,10 @@ class Recommender:
         # Only a shortlist can enter the portfolio: the best by mean and by optimistic bound.
         shortlist = np.union1d(np.argsort(mean, kind="stable")[: max(self.shortlist, k)],
                                np.argsort(mean - std, kind="stable")[: self.shortlist])
+        shortlist = np.union1d(shortlist, np.arange(n_moved))  # the moved optima always compete
         candidates, mean, std, draws = candidates[shortlist], mean[shortlist], std[shortlist], draws[:, shortlist]
         rows = rows[shortlist]
         scenarios = [draws]
-        near = order[: self.n_neighbours]
         if near.size:
             neighbour_meta = [_task_meta(fitted, int(i)) for i in near]
             as_neighbours = model.predict_tasks(neighbour_meta, candidates)[0]
@@ -276,9 +291,21 @@ class Recommender:
                 for row, i in enumerate(near):
                     seen = fitted.tasks[int(i)].scores_at(candidates)
                     as_neighbours[row] = np.where(np.isfinite(seen), seen, as_neighbours[row])
+            if shifts is not None:
+                # The family's optimum moves with the meta-features: a neighbour's surface is
+                # moved by the shift the trend predicts between it and the target, so a task
+                # beyond the edge of the knowledge base is hedged towards where its optimum
+                # should lie rather than towards its interior neighbours' optima.
+                for row, shift in enumerate(shifts):
+                    if np.max(np.abs(shift)) >= 1e-3:  # otherwise keep what the neighbour recorded
+                        moved = np.clip(candidates - shift[None, :], 0.0, 1.0)
+                        as_neighbours[row] = model.predict_tasks([neighbour_meta[row]], moved)[0][0]
             scenarios.append(as_neighbours)
+        labels = ["model"] * scenarios[0].shape[0] + [
+            fitted.tasks[int(i)].name + (" moved along the family's optimum trend"
+                                         if shifts is not None and np.max(np.abs(shifts[row])) >= 1e-3 else "")
+            for row, i in enumerate(near)]
         sc = np.vstack(scenarios)
-        labels = ["model"] * scenarios[0].shape[0] + [fitted.tasks[int(i)].name for i in near]
         # A given pool is the user's own design (often a grid): its points are not too close.
         min_distance = self.min_distance if pool is None else 0.0
         picks, reasons = _greedy(mean, sc, labels, candidates, k, min_distance, list(used))
@@ -301,6 +328,26 @@ class Recommender:
                 rationale=why, candidate=None if pool is None else int(rows[c]),
             ))
         return out
+
+    def _trend_shifts(self, fitted: FittedMeta, space: SearchSpace, meta: dict[str, float], near: np.ndarray,
+                      used: list[int]) -> np.ndarray | None:
+        """How far the optimum moves from each near task to the target (``len(near) x d``; None: no trend).
+
+        Measured by :class:`~metahp.meta.OptimumTrend` on the source tasks' best configurations.
+        """
+        from metahp.meta._trend import OptimumTrend
+
+        assert fitted.index is not None
+        d = space.dim
+        if not near.size or len(fitted.tasks) == 0:
+            return None
+        best = np.array([t.best_encoded[0] if t.best_encoded.size else np.full(d, np.nan) for t in fitted.tasks])
+        dims = [j for j in used if not isinstance(space.params[j], Categorical)]
+        trend = OptimumTrend(fitted.index.meta, best.reshape(len(fitted.tasks), d), dims)
+        if not trend.active:
+            return None
+        z_target = fitted.index.standardise(meta)
+        return np.array([trend.shift(fitted.index.meta[int(i)], z_target) for i in near])
 
     def _candidates(self, fitted: FittedMeta, space: SearchSpace, order: np.ndarray, seed: int,
                     fixed_dims: list[int], fixed_unit: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from metahp.meta._knn import KNNMetaModel
 from metahp.meta._lgbm import LGBMMetaModel
 from metahp.meta._neighbours import TaskIndex
 from metahp.meta._normalize import BROKEN_STATUSES, gaussian_copula, normalize_objectives
+from metahp.meta._trend import OptimumTrend
 
 __all__ = [
     "META_MODELS",
@@ -32,6 +33,7 @@ __all__ = [
     "FittedMeta",
     "GPMetaModel",
     "KNNMetaModel",
+    "OptimumTrend",
     "LGBMMetaModel",
     "MetaModel",
     "TaskIndex",
