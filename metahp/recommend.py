@@ -12,6 +12,12 @@ configurations greedily so that *the best of them* is good:
    the target were each of its nearest source tasks. A configuration that only repeats
    the first pick adds nothing; one that wins where the first is weak is preferred.
 
+Where the source tasks' best configurations move predictably with their meta-features
+(:class:`~metahp.meta.OptimumTrend`, e.g. learning rate and batch size with model and data
+size), the neighbour scenarios are moved along that trend to the target, and without given
+candidates the moved neighbour optima are candidates too: a task beyond the edge of the
+knowledge base is then hedged towards where its optimum should lie.
+
 Candidates closer than ``min_distance`` (RMS in the unit cube) to a chosen one are
 skipped while others remain, so the portfolio is never k copies of the argmax.
 
@@ -267,10 +273,11 @@ class Recommender:
                 moved_best = [fitted.tasks[int(i)].best_encoded[:1] + shift for i, shift in zip(near, shifts)]
                 extra = np.clip(np.vstack(moved_best), 0.0, 1.0)
                 extra = extra[np.isfinite(extra).all(axis=1)]
-                if fixed_dims:
-                    extra[:, fixed_dims] = fixed_unit
-                extra = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in extra])
-                candidates, n_moved = np.vstack([extra, candidates]), len(extra)
+                if len(extra):
+                    if fixed_dims:
+                        extra[:, fixed_dims] = fixed_unit
+                    extra = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in extra])
+                    candidates, n_moved = np.vstack([extra, candidates]), len(extra)
             rows = np.arange(len(candidates))
         else:
             candidates, rows = pool[0], np.arange(len(pool[0]))
