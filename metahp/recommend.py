@@ -272,10 +272,10 @@ class Recommender:
             if shifts is not None:  # where the neighbours' optima move to, for this task
                 moved_best = [fitted.tasks[int(i)].best_encoded[:1] + shift for i, shift in zip(near, shifts)]
                 extra = np.clip(np.vstack(moved_best), 0.0, 1.0)
+                if fixed_dims:  # parameters no source records: the same defaults as every candidate
+                    extra[:, fixed_dims] = fixed_unit
                 extra = extra[np.isfinite(extra).all(axis=1)]
                 if len(extra):
-                    if fixed_dims:
-                        extra[:, fixed_dims] = fixed_unit
                     extra = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in extra])
                     candidates, n_moved = np.vstack([extra, candidates]), len(extra)
             rows = np.arange(len(candidates))

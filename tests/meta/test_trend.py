@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import metahp
-from metahp import Float, SearchSpace
+from metahp import Float, Int, SearchSpace
 from metahp.meta import OptimumTrend, clear_memory_cache
 from metahp.recommend import Recommender
 
@@ -66,3 +66,8 @@ def test_portfolio_follows_the_trend_beyond_the_edge_of_the_knowledge_base():
         return max(float(np.log10(r.config["learning_rate"])) for r in recs)
 
     assert highest_lr(trend=True) > -1.6 > highest_lr(trend=False)
+    # A target space with a parameter no source records: it is set to its default in the moved optima too.
+    wider = SearchSpace([*SPACE.params, Int("epochs", 1, 10)])
+    recs = Recommender(kb).recommend(target, space=wider, k=3)
+    assert max(float(np.log10(r.config["learning_rate"])) for r in recs) > -1.6
+    assert len({r.config["epochs"] for r in recs}) == 1
