@@ -303,10 +303,11 @@ class Recommender:
                 # moved by the shift the trend predicts between it and the target, so a task
                 # beyond the edge of the knowledge base is hedged towards where its optimum
                 # should lie rather than towards its interior neighbours' optima.
-                for row, shift in enumerate(shifts):
-                    if np.max(np.abs(shift)) >= 1e-3:  # otherwise keep what the neighbour recorded
-                        moved = np.clip(candidates - shift[None, :], 0.0, 1.0)
-                        as_neighbours[row] = model.predict_tasks([neighbour_meta[row]], moved)[0][0]
+                rows_moved = [row for row, shift in enumerate(shifts) if np.max(np.abs(shift)) >= 1e-3]
+                if rows_moved:  # the others keep what the neighbour recorded
+                    as_neighbours[rows_moved] = model.predict_each(
+                        [neighbour_meta[row] for row in rows_moved],
+                        [np.clip(candidates - shifts[row][None, :], 0.0, 1.0) for row in rows_moved])
             scenarios.append(as_neighbours)
         labels = ["model"] * scenarios[0].shape[0] + [
             fitted.tasks[int(i)].name + (" moved along the family's optimum trend"

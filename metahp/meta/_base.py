@@ -190,6 +190,16 @@ class MetaModel(BaseEstimator, abc.ABC):  # type: ignore[misc]
         n = encoded.shape[0]
         return (np.array(means).reshape(len(task_metas), n), np.array(stds).reshape(len(task_metas), n))
 
+    def predict_each(self, task_metas: Sequence[TaskMeta], configs: Sequence[Configs]) -> np.ndarray:
+        """Mean predictions for task ``i`` at its own configurations ``configs[i]`` (each of ``n``).
+
+        Returns:
+            ``t x n`` means for ``t`` tasks.
+        """
+        self._check_fitted()
+        means = [self.predict(tm, c)[0] for tm, c in zip(task_metas, configs)]
+        return np.array(means, dtype=float).reshape(len(task_metas), -1)
+
     def sample(self, task_meta: TaskMeta, configs: Configs, n_samples: int = 16, seed: int = 0) -> np.ndarray:
         """Draw scores of the configurations jointly (``n_samples x n``).
 
