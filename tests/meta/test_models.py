@@ -51,6 +51,11 @@ def test_fit_returns_self_and_predict_shapes(fitted, synthetic):
     means, stds = fitted.predict_tasks([metas["synth/0"], metas["synth/3"]], encoded)
     assert means.shape == stds.shape == (2, 25)
     np.testing.assert_allclose(means[1], mean, rtol=1e-6, atol=1e-9)
+    # Each task at its own configurations (the recommender's moved neighbour surfaces).
+    each = fitted.predict_each([metas["synth/0"], metas["synth/3"]], [encoded[::-1], encoded])
+    assert each.shape == (2, 25)
+    np.testing.assert_allclose(each[0], means[0][::-1], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(each[1], mean, rtol=1e-6, atol=1e-9)
     draws = fitted.sample(metas["synth/3"], encoded, n_samples=7, seed=3)
     assert draws.shape == (7, 25) and np.all(np.isfinite(draws))
 
