@@ -249,6 +249,11 @@ class Study:
         """Knowledge-base task holding this study's trials (``study/<name>``), or None in memory."""
         return f"study/{self.name}" if self.name is not None else None
 
+    @property
+    def exhausted(self) -> bool:
+        """In pool mode, whether every candidate has been evaluated or is running (``ask`` would raise)."""
+        return self._used is not None and bool(self._used.all())
+
     @classmethod
     def load(cls, name: str, kb: KnowledgeBase | str | os.PathLike[str], **overrides: Any) -> Study:
         """Resume a persisted study with every finished trial.
@@ -541,7 +546,8 @@ class Study:
         if self._queue:
             config = self._queue.pop(0)
             return config, "enqueued", self._pool_match(config)
-        if self._pool is not None and self._used is not None and self._used.all():
+        if self.exhausted:
+            assert self._used is not None
             raise MetaHPError(f"every one of the {len(self._used)} candidates has been evaluated or is running; "
                               "the pool is exhausted")
         warm = self._warm_start()

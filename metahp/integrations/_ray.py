@@ -82,7 +82,7 @@ class MetaHPSearch(Searcher):  # type: ignore[misc]
             MetaHPError: No metric or mode (see the class docstring).
         """
         study = self.study
-        if study._used is not None and study._used.all():
+        if study.exhausted:
             return str(Searcher.FINISHED)
         trial = study.ask()
         self._live[trial_id] = trial
