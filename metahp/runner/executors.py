@@ -167,11 +167,16 @@ def _ray_start(ray: Any, num_cpus: int, address: str | None) -> bool:
     return True
 
 
+def _ray_job(ray: Any, threads: int, device: str) -> Any:
+    """``_run_job`` as a Ray task reserving ``threads`` CPUs (and a GPU for a CUDA device)."""
+    return ray.remote(num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0)(_run_job)
+
+
 def _ray(jobs: list[Job], ctx: _Context) -> None:
     ray = _import_ray()
     started = _ray_start(ray, ctx.n_workers * ctx.threads, ctx.ray_address)
     try:
-        remote = ray.remote(num_cpus=ctx.threads, num_gpus=1 if ctx.device.startswith("cuda") else 0)(_run_job)
+        remote = _ray_job(ray, ctx.threads, ctx.device)
         refs = {remote.remote(job, ctx.device, ctx.threads): i for i, job in enumerate(jobs)}
         pending = list(refs)
         while pending:
@@ -301,8 +306,7 @@ class TrialPool:
         with self._lock:
             if self._remote is None:
                 self._ray_started = _ray_start(ray, self.n_workers * self.threads, self.ray_address)
-                self._remote = ray.remote(num_cpus=self.threads,
-                                          num_gpus=1 if self.device.startswith("cuda") else 0)(_run_job)
+                self._remote = _ray_job(ray, self.threads, self.device)
             return self._remote
 
 
