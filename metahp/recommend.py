@@ -266,6 +266,8 @@ class Recommender:
         order, dist = fitted.index.nearest(meta, max(self.n_neighbours, 20))
         near = order[: self.n_neighbours]
         shifts = self._trend_shifts(fitted, space, meta, near, list(used)) if self.trend else None
+        # Neighbours the trend moves (by 1e-3 or more in the unit cube); the others stay where they are.
+        moved = (np.max(np.abs(shifts), axis=1) >= 1e-3) if shifts is not None else np.zeros(len(near), dtype=bool)
         n_moved = 0
         if pool is None:
             candidates = self._candidates(fitted, space, order, seed, fixed_dims, fixed_unit)
@@ -295,24 +297,22 @@ class Recommender:
             if pool is not None:
                 # Where a neighbour recorded a candidate itself (tasks swept on a shared grid),
                 # what it measured there replaces what the meta-model says it would measure.
-                for row, i in enumerate(near):
-                    seen = fitted.tasks[int(i)].scores_at(candidates)
+                for row in np.flatnonzero(~moved):
+                    seen = fitted.tasks[int(near[row])].scores_at(candidates)
                     as_neighbours[row] = np.where(np.isfinite(seen), seen, as_neighbours[row])
-            if shifts is not None:
+            if shifts is not None and moved.any():
                 # The family's optimum moves with the meta-features: a neighbour's surface is
                 # moved by the shift the trend predicts between it and the target, so a task
                 # beyond the edge of the knowledge base is hedged towards where its optimum
                 # should lie rather than towards its interior neighbours' optima.
-                rows_moved = [row for row, shift in enumerate(shifts) if np.max(np.abs(shift)) >= 1e-3]
-                if rows_moved:  # the others keep what the neighbour recorded
-                    as_neighbours[rows_moved] = model.predict_each(
-                        [neighbour_meta[row] for row in rows_moved],
-                        [np.clip(candidates - shifts[row][None, :], 0.0, 1.0) for row in rows_moved])
+                rows_moved = np.flatnonzero(moved)
+                as_neighbours[rows_moved] = model.predict_each(
+                    [neighbour_meta[row] for row in rows_moved],
+                    [np.clip(candidates - shifts[row][None, :], 0.0, 1.0) for row in rows_moved])
             scenarios.append(as_neighbours)
         labels = ["model"] * scenarios[0].shape[0] + [
-            fitted.tasks[int(i)].name + (" moved along the family's optimum trend"
-                                         if shifts is not None and np.max(np.abs(shifts[row])) >= 1e-3 else "")
-            for row, i in enumerate(near)]
+            fitted.tasks[int(i)].name + (" moved along the family's optimum trend" if is_moved else "")
+            for i, is_moved in zip(near, moved)]
         sc = np.vstack(scenarios)
         # A given pool is the user's own design (often a grid): its points are not too close.
         min_distance = self.min_distance if pool is None else 0.0
