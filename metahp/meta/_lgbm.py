@@ -100,6 +100,11 @@ class LGBMMetaModel(MetaModel):
         preds = self._member_predictions(self.features_.inputs(meta, encoded))
         return preds.mean(axis=0), preds.std(axis=0) + 1e-3
 
+    def _stacked(self, task_metas: Any, encoded: list[np.ndarray]) -> np.ndarray:
+        """Every member's predictions for task ``i`` at ``encoded[i]`` (each ``n x d``), ``members x t x n``."""
+        rows = [self.features_.inputs(self.features_.meta_vector(tm), e) for tm, e in zip(task_metas, encoded)]
+        return self._member_predictions(np.vstack(rows)).reshape(-1, len(task_metas), encoded[0].shape[0])
+
     def predict_tasks(self, task_metas: Any, configs: Configs) -> tuple[np.ndarray, np.ndarray]:
         """Predict the same configurations for several tasks in one pass per member."""
         self._check_fitted()
@@ -107,8 +112,7 @@ class LGBMMetaModel(MetaModel):
         t, n = len(task_metas), encoded.shape[0]
         if t == 0 or n == 0:
             return np.zeros((t, n)), np.zeros((t, n))
-        rows = [self.features_.inputs(self.features_.meta_vector(tm), encoded) for tm in task_metas]
-        preds = self._member_predictions(np.vstack(rows)).reshape(-1, t, n)
+        preds = self._stacked(task_metas, [encoded] * t)
         return preds.mean(axis=0), preds.std(axis=0) + 1e-3
 
     def predict_each(self, task_metas: Any, configs: Any) -> np.ndarray:
@@ -119,8 +123,7 @@ class LGBMMetaModel(MetaModel):
         n = encoded[0].shape[0] if t else 0
         if t == 0 or n == 0:
             return np.zeros((t, n))
-        rows = [self.features_.inputs(self.features_.meta_vector(tm), e) for tm, e in zip(task_metas, encoded)]
-        return np.asarray(self._member_predictions(np.vstack(rows)).mean(axis=0).reshape(t, n))
+        return np.asarray(self._stacked(task_metas, encoded).mean(axis=0))
 
     def sample(self, task_meta: TaskMeta, configs: Configs, n_samples: int = 16, seed: int = 0) -> np.ndarray:
         """Each ensemble member is one joint scenario; members are cycled to fill ``n_samples``."""
