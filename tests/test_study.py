@@ -149,7 +149,10 @@ def test_pool_mode_never_repeats_and_exhausts() -> None:
     pool["extra"] = 1.0  # columns beyond the space are ignored
     study = Study(space, seed=0, candidates=pool, n_initial=3)
     study.enqueue(pool.iloc[5].drop("extra").to_dict())
-    study.optimize(quad, n_trials=12, progress=False)
+    study.optimize(quad, n_trials=11, progress=False)
+    assert not study.exhausted and not Study(space).exhausted  # one candidate left; no pool at all
+    study.optimize(quad, n_trials=1, progress=False)
+    assert study.exhausted
     seen = [tuple(sorted(t.config.items())) for t in study.trials]
     assert len(set(seen)) == 12 and {t.candidate for t in study.trials} == set(range(12))
     assert study.trials[0].candidate == 5
