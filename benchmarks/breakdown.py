@@ -24,40 +24,18 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-FLOOR = 0.0005
 
 
-def _unit(args: tuple[str, str, str, list[str], int, int]) -> tuple[str, dict[tuple[str, int], np.ndarray]]:
-    kb_path, family, task_name, methods, seeds, budget = args
-    import torch
+def _unit_star(args: tuple) -> tuple:
+    """The transfer benchmark's own unit of work (one target task, every method and seed)."""
+    from metahp.bench._runner import _run_unit
 
-    torch.set_num_threads(1)
-    from metahp.bench import load_suite
-    from metahp.bench._method import get_method
-    from metahp.bench._problem import PoolProblem, stream_seed
-
-    suite = load_suite(kb_path, family)
-    target = next(t for t in suite.tasks if t.name == task_name)
-    out: dict[tuple[str, int], np.ndarray] = {}
-    y = target.y
-    span = float(np.nanmax(y) - np.nanmin(y)) or 1.0
-    for m in methods:
-        method = get_method(m)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = method.prepare(suite, target)
-            for s in range(seeds):
-                problem = PoolProblem(target, min(budget, target.size))
-                method.search(problem, state, stream_seed(suite.name, target.name, s))
-                curve = (np.minimum.accumulate(y[problem.order]) - np.nanmin(y)) / span
-                out[(m, s)] = np.pad(curve, (0, budget - len(curve)), mode="edge")
-    return task_name, out
+    return _run_unit(*args)
 
 
 def _reach(curve: np.ndarray, level: float) -> int | None:
@@ -80,22 +58,28 @@ def main() -> None:
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"breakdown_{args.suite}.md")
 
     from metahp.bench import build_external_kb, load_suite
+    from metahp.bench._metrics import SPEEDUP_FLOOR, regret_curves
+    from metahp.bench._runner import _init_worker
 
     started = time.perf_counter()
     folder = tempfile.mkdtemp(prefix="metahp-breakdown-")
     os.environ.setdefault("METAHP_HOME", str(Path(folder) / "home"))
-    kb_path = str(build_external_kb(folder, args.suite, args.external))
-    suite = load_suite(kb_path, args.suite)
-    units = [(kb_path, args.suite, t.name, methods, args.seeds, args.budget) for t in suite.tasks]
-    curves: dict[str, dict[tuple[str, int], np.ndarray]] = {}
-    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-        for name, res in pool.imap_unordered(_unit, units):
-            curves[name] = res
-            print(f"[{time.perf_counter() - started:6.0f}s] {name} ({len(curves)}/{len(units)})", file=sys.stderr)
+    suite = load_suite(build_external_kb(folder, args.suite, args.external), args.suite)
     tasks = [t.name for t in suite.tasks]
-    R = {m: np.array([[curves[t][(m, s)] for s in range(args.seeds)] for t in tasks]) for m in methods}  # t x s x T
+    by_task = {t.name: t for t in suite.tasks}
+    curves: dict[str, list[np.ndarray]] = {m: [np.empty(0)] * len(tasks) for m in methods}  # per task: seeds x T
+    # The benchmark's own unit (prepare, one replay per seed on the protocol's streams) in its own workers.
+    with multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, ({suite.name: suite},)) as pool:
+        units = [(suite.name, t, methods, args.seeds, args.budget) for t in tasks]
+        for done, (_, name, res) in enumerate(pool.imap_unordered(_unit_star, units), start=1):
+            for m, unit in res.items():
+                if unit.error:
+                    raise SystemExit(f"{m} failed on {name}:\n{unit.error}")
+                curves[m][tasks.index(name)] = regret_curves(unit.orders, by_task[name].y, args.budget)
+            print(f"[{time.perf_counter() - started:6.0f}s] {name} ({done}/{len(tasks)})", file=sys.stderr)
+    R = {m: np.array(per_task) for m, per_task in curves.items()}  # t x s x T
     mean = {m: R[m].mean(axis=(0, 1)) for m in methods}
-    level = max(float(mean["gp"][-1]), FLOOR) if "gp" in mean else None
+    level = max(float(mean["gp"][-1]), SPEEDUP_FLOOR) if "gp" in mean else None
     warm = [m for m in methods if m != "gp"]
     best_of = np.minimum.reduce([R[m] for m in warm]) if len(warm) > 1 else None
 
