@@ -597,11 +597,17 @@ class Study:
             free = None
         prior_obs = prior_cand = None
         if prior is not None:
-            prior_obs = self._prior_std(prior, X) if len(X) else np.zeros(0)
+            at_pool = [t.candidate for t in finished]
             if self._pool is not None and free is not None:
-                prior_cand = self._pool_prior_values(prior)[free]
+                pool_prior = self._pool_prior_values(prior)
+                prior_cand = pool_prior[free]
+                # Trials picked from the pool reuse its prior values instead of another prediction.
+                if all(i is not None for i in at_pool):
+                    prior_obs = pool_prior[np.asarray(at_pool, dtype=int)]
             else:
                 prior_cand = self._prior_std(prior, cand)
+            if prior_obs is None:
+                prior_obs = self._prior_std(prior, X) if len(X) else np.zeros(0)
         if len(finished) == 0:
             assert prior_cand is not None
             idx = int(np.argmin(prior_cand))

@@ -232,8 +232,8 @@ def _rbf_objective(gp: Any, names: list[str]) -> Callable[[np.ndarray], tuple[fl
     if not simple:
         return None
     y = gp.train_targets.detach().numpy()
-    centred = x - x.mean(0)
-    sq = (centred[:, None, :] - centred[None, :, :]) ** 2  # n x n x d
+    centred = x - x.mean(0)  # as GPyTorch's sq_dist, which also takes the |a|² + |b|² - 2ab form
+    centred_sq = centred**2
     ls_loc, ls_scale = float(kernel.lengthscale_prior.loc), float(kernel.lengthscale_prior.scale)
     nz_loc, nz_scale = float(likelihood.noise_covar.noise_prior.loc), float(likelihood.noise_covar.noise_prior.scale)
     eye = np.eye(n)
@@ -247,7 +247,9 @@ def _rbf_objective(gp: Any, names: list[str]) -> Callable[[np.ndarray], tuple[fl
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         noise, constant, ls = theta[0], theta[1], theta[2:]
-        k = np.exp(-0.5 * (sq / ls**2).sum(-1))
+        scaled = centred / ls
+        norms = (scaled**2).sum(1)
+        k = np.exp(-0.5 * np.maximum(norms[:, None] + norms[None, :] - 2.0 * scaled @ scaled.T, 0.0))
         ky = k + noise * eye
         jitter = 0.0
         while True:  # GPyTorch's psd_safe_cholesky: up to three growing jitters
@@ -268,7 +270,10 @@ def _rbf_objective(gp: Any, names: list[str]) -> Callable[[np.ndarray], tuple[fl
         grad = np.empty_like(theta)
         grad[0] = 0.5 * np.trace(w) + dlp_nz[0]
         grad[1] = alpha.sum()
-        grad[2:] = 0.5 * np.einsum("ij,ijk->k", w * k, sq) / ls**3 + dlp_ls
+        # d k_ab / d ls_j = k_ab (x_aj - x_bj)² / ls_j³, summed against w without an n x n x d array.
+        wk = w * k
+        pair_sq = 2.0 * (wk.sum(1) @ centred_sq) - 2.0 * (centred * (wk @ centred)).sum(0)
+        grad[2:] = 0.5 * pair_sq / ls**3 + dlp_ls
         return -(log_lik + lp_ls + lp_nz) / n, -grad / n
 
     return objective
@@ -316,7 +321,7 @@ def fit_hyperparameters(model: object, maxiter: int = 100) -> bool:
         loss = neg_log_marginal_likelihood(gp)
         grads = torch.autograd.grad(loss, tensors, allow_unused=True)
         flat = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, tensors)]
-        return float(loss), torch.cat([g.reshape(-1) for g in flat]).numpy()
+        return loss.item(), torch.cat([g.reshape(-1) for g in flat]).numpy()
 
     objective = _rbf_objective(gp, names) or autograd_objective
     initial = {k: v.detach().clone() for k, v in gp.state_dict().items()}

@@ -102,7 +102,7 @@ def test_fit_reaches_botorch_optimum_and_falls_back_for_other_models() -> None:
     import torch
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
-    from gpytorch.kernels import MaternKernel, ScaleKernel
+    from gpytorch.kernels import RBFKernel, ScaleKernel
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     from metahp.bo._gp import fit_hyperparameters, neg_log_marginal_likelihood
@@ -120,11 +120,11 @@ def test_fit_reaches_botorch_optimum_and_falls_back_for_other_models() -> None:
         fitted = neg_log_marginal_likelihood(ours).item()
         assert fitted < start - 1e-3
         assert fitted <= neg_log_marginal_likelihood(theirs).item() + 1e-6
-    # A structure the closed form does not cover (a scaled Matérn kernel) is fitted through autograd,
+    # A structure the closed form does not cover (a scaled RBF kernel) is fitted through autograd,
     # on the same objective as GPyTorch's.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        other = SingleTaskGP(x, y, covar_module=ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=x.shape[1])))  # type: ignore[arg-type]
+        other = SingleTaskGP(x, y, covar_module=ScaleKernel(RBFKernel(ard_num_dims=x.shape[1])))  # type: ignore[arg-type]
     other.train()
     mll = ExactMarginalLogLikelihood(other.likelihood, other)
     with torch.no_grad():
