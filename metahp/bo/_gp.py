@@ -146,6 +146,30 @@ def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | Non
     return model
 
 
+def _train_cholesky(gp: Any) -> Any:
+    """Cholesky factor of a ``SingleTaskGP``'s training covariance plus noise (dense, differentiable).
+
+    GPyTorch's ``psd_safe_cholesky`` policy for float64: on failure, retry with a jitter of
+    1e-8, 1e-7 and 1e-6 on the diagonal, then raise ``NotPSDError``.
+    """
+    import torch
+    from linear_operator.utils.errors import NotPSDError
+
+    x = gp.train_inputs[0]
+    n = x.shape[-2]
+    k = gp.covar_module.forward(x, x)
+    k = k if isinstance(k, torch.Tensor) else k.to_dense()
+    k = k + torch.diag_embed(gp.likelihood.noise.expand(n))
+    chol, info = torch.linalg.cholesky_ex(k)
+    jitter = 1e-8
+    while int(info) != 0 and jitter <= 1e-6:
+        chol, info = torch.linalg.cholesky_ex(k + jitter * torch.eye(n, dtype=k.dtype))
+        jitter *= 10
+    if int(info) != 0:
+        raise NotPSDError("the GP covariance is not positive definite even with jitter")
+    return chol
+
+
 def neg_log_marginal_likelihood(model: object) -> Any:
     """GPyTorch's ``ExactMarginalLogLikelihood`` of a ``SingleTaskGP`` on its training data, negated.
 
@@ -163,7 +187,6 @@ def neg_log_marginal_likelihood(model: object) -> Any:
     """
     import torch
     from gpytorch.means import ConstantMean
-    from linear_operator.utils.errors import NotPSDError
 
     gp: Any = model
     if getattr(gp, "input_transform", None) is not None:
@@ -172,16 +195,7 @@ def neg_log_marginal_likelihood(model: object) -> Any:
     y = gp.train_targets
     n = y.shape[-1]
     mean = gp.mean_module.constant.expand(n) if isinstance(gp.mean_module, ConstantMean) else gp.mean_module(x)
-    k = gp.covar_module.forward(x, x)
-    k = k if isinstance(k, torch.Tensor) else k.to_dense()
-    k = k + torch.diag_embed(gp.likelihood.noise.expand(n))
-    chol, info = torch.linalg.cholesky_ex(k)
-    jitter = 1e-8  # as GPyTorch's psd_safe_cholesky for float64: up to three growing jitters
-    while int(info) != 0 and jitter <= 1e-6:
-        chol, info = torch.linalg.cholesky_ex(k + jitter * torch.eye(n, dtype=k.dtype))
-        jitter *= 10
-    if int(info) != 0:
-        raise NotPSDError("the GP covariance is not positive definite even with jitter")
+    chol = _train_cholesky(gp)
     white = torch.linalg.solve_triangular(chol, (y - mean).unsqueeze(-1), upper=False)
     log_lik = -0.5 * (white.square().sum() + n * math.log(2 * math.pi)) - chol.diagonal().log().sum()
     for _, module, prior, closure, _ in gp.named_priors():
@@ -389,16 +403,8 @@ def _posterior_predictor(model: object) -> Callable[[Any], tuple[Any, Any]]:
     gp: Any = model
     x = gp.train_inputs[0]
     y = gp.train_targets
-    n = y.shape[-1]
     constant = gp.mean_module.constant
-    k = gp.covar_module.forward(x, x)
-    k = k if isinstance(k, torch.Tensor) else k.to_dense()
-    k = k + torch.diag_embed(gp.likelihood.noise.expand(n))
-    chol, info = torch.linalg.cholesky_ex(k)
-    jitter = 1e-8
-    while int(info) != 0 and jitter <= 1e-6:
-        chol, info = torch.linalg.cholesky_ex(k + jitter * torch.eye(n, dtype=k.dtype))
-        jitter *= 10
+    chol = _train_cholesky(gp)
     alpha = torch.cholesky_solve((y - constant).unsqueeze(-1), chol)
     transform = getattr(gp, "outcome_transform", None)
     floor = min_variance.value(torch.float64)
