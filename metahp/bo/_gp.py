@@ -313,6 +313,7 @@ def fit_hyperparameters(model: object, maxiter: int = 100) -> bool:
     import torch
     from botorch.optim.utils import get_parameters_and_bounds, sample_all_priors
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     gp: Any = model
     gp.train()
@@ -339,19 +340,22 @@ def fit_hyperparameters(model: object, maxiter: int = 100) -> bool:
 
     objective = _rbf_objective(gp, names) or autograd_objective
     initial = {k: v.detach().clone() for k, v in gp.state_dict().items()}
-    for attempt in range(2):
-        if attempt:
-            gp.load_state_dict(initial)
-            sample_all_priors(gp)
-        theta0 = torch.cat([p.detach().reshape(-1) for p in tensors]).numpy().astype(float)
-        try:
-            result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=box,
-                              options={"maxiter": maxiter})
-        except (RuntimeError, ValueError, np.linalg.LinAlgError):  # NotPSDError is a RuntimeError
-            continue
-        if result.status in (0, 1) and np.all(np.isfinite(result.x)):  # converged, or out of iterations
-            load(result.x)
-            return True
+    # One BLAS thread: the matrices are small, and BLAS threads spinning against another busy
+    # process (a second study, a benchmark worker) make a fit many times slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for attempt in range(2):
+            if attempt:
+                gp.load_state_dict(initial)
+                sample_all_priors(gp)
+            theta0 = torch.cat([p.detach().reshape(-1) for p in tensors]).numpy().astype(float)
+            try:
+                result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=box,
+                                  options={"maxiter": maxiter})
+            except (RuntimeError, ValueError, np.linalg.LinAlgError):  # NotPSDError is a RuntimeError
+                continue
+            if result.status in (0, 1) and np.all(np.isfinite(result.x)):  # converged, or out of iterations
+                load(result.x)
+                return True
     gp.load_state_dict(initial)
     return False
 
