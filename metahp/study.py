@@ -597,11 +597,11 @@ class Study:
             free = None
         prior_obs = prior_cand = None
         if prior is not None:
-            at_pool = [t.candidate for t in finished]
             if self._pool is not None and free is not None:
                 pool_prior = self._pool_prior_values(prior)
                 prior_cand = pool_prior[free]
                 # Trials picked from the pool reuse its prior values instead of another prediction.
+                at_pool = [t.candidate for t in finished]
                 if all(i is not None for i in at_pool):
                     prior_obs = pool_prior[np.asarray(at_pool, dtype=int)]
             else:
