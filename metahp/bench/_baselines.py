@@ -158,7 +158,7 @@ class OptunaGP(_OptunaMethod):
 
     name = "optuna-gp"
     note = ("Optuna GPSampler with its defaults; run without its `with torch.device('cpu')` guard "
-            "(the CPU is the default device here: same proposals, a third less time)")
+            "(the CPU is the default device here: same proposals, 8-31 % less time per suite)")
 
     def sampler(self, seed: int) -> Any:
         """GPSampler with Optuna's defaults."""
