@@ -14,6 +14,10 @@ from metahp.meta._frame import TrainingFrame
 __all__ = ["GPMetaModel"]
 
 
+_MAXITER = 15_000
+"""L-BFGS-B iteration limit of the hyperparameter fit (scipy's default, which BoTorch's fit uses)."""
+
+
 class GPMetaModel(MetaModel):
     """One exact GP on (scaled meta-features, encoded configuration), fitted on a subsample.
 
@@ -42,10 +46,10 @@ class GPMetaModel(MetaModel):
     def fit(self, frame: TrainingFrame) -> GPMetaModel:
         """Fit the GP's hyperparameters by marginal likelihood; return ``self``."""
         import torch
-        from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
         from botorch.models.transforms.outcome import Standardize
-        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        from metahp.bo._gp import fit_hyperparameters
 
         self._check_frame(frame)
         features = Features(frame)
@@ -65,8 +69,9 @@ class GPMetaModel(MetaModel):
         try:
             with _threads(self.n_jobs):
                 model = SingleTaskGP(xt, yt, outcome_transform=Standardize(m=1))
-                mll = ExactMarginalLogLikelihood(model.likelihood, model)
-                fit_gpytorch_mll(mll)
+                # BoTorch's fit_gpytorch_mll objective and optimiser (L-BFGS-B with scipy's default
+                # iteration limit), with the marginal likelihood's gradient in closed form.
+                fit_hyperparameters(model, maxiter=_MAXITER)
         finally:
             torch.random.set_rng_state(generator_state)
         model.eval()

@@ -106,3 +106,29 @@ def test_bad_input_raises_typed_errors(fitted, frame):
         fitted.predict([1.0, 2.0], _configs(2))  # type: ignore[arg-type]
     with pytest.raises(MetaHPError, match="TrainingFrame"):
         clone(fitted).fit(frame.data)  # type: ignore[arg-type]
+
+
+def test_gp_meta_model_fit_reaches_botorchs_optimum(frame):
+    """The GP meta-model's own hyperparameter fit ends where BoTorch's ``fit_gpytorch_mll`` does, or lower."""
+    import warnings
+
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from metahp.bo._gp import neg_log_marginal_likelihood
+
+    ours = META_MODELS["gp"](**FAST["gp"]).fit(frame).model_
+    x, y = ours.train_inputs[0], ours.train_targets
+    untransformed = ours.outcome_transform.untransform(y.unsqueeze(-1))[0]
+    theirs = SingleTaskGP(x, untransformed, outcome_transform=Standardize(m=1))
+    start = neg_log_marginal_likelihood(theirs.train()).item()
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(theirs.likelihood, theirs))
+    mine = neg_log_marginal_likelihood(ours.train()).item()
+    assert mine < start - 1e-2
+    assert mine <= neg_log_marginal_likelihood(theirs.train()).item() + 1e-4
