@@ -1,12 +1,12 @@
-"""Two changes aimed at the transfer benchmark's missed speed-ups, measured before shipping.
+"""Changes aimed at the transfer benchmark's missed speed-ups, measured before shipping.
 
 Issue 6 asks for a speed-up of at least 5 against cold GP on ``steplaw-dense`` (metahp has
 4.7: it needs mean regret <= 0.0005 after two trials and has 0.0015, held up by the two
 tasks at the edge of the knowledge base) and ``svm`` (2.5: it needs cold GP's 50-trial
-regret by T = 10 and reaches it at T = 20). This script measures two candidate changes
+regret by T = 10 and reaches it at T = 20). This script measures three candidate changes
 against the shipped ones, on the protocol's leave-one-task-out pool replay and random
-streams, and writes ``benchmarks/results/transfer_ideas.md``. Neither is in the library:
-both are implemented here, on top of its internals, so that the numbers can be remade.
+streams, and writes ``benchmarks/results/transfer_ideas.md``. None is in the library: each
+is implemented here, on top of its internals, so that the numbers can be remade.
 
 1. **Trend-relative meta-model** (aimed at ``steplaw-dense``): LightGBM on the
    configuration's offset from the optimum that the family's trend
@@ -20,10 +20,14 @@ both are implemented here, on top of its internals, so that the numbers can be r
    scaled by a factor chosen by marginal likelihood on the target's trials. Where the
    sources disagree (an RBF kernel that wins on a few data sets) the search explores, and
    an observation there informs the configurations the sources make covary with it.
+3. **How fast the prior fades** (aimed at ``svm``): the GP step weighs the meta-model prior by
+   ``w = clip((c + 2 n tau) / (c + n), 0, 1)`` (:func:`metahp.bo.prior_weight`, ``c = 3``);
+   measured with ``c = 1`` (the target's own trials outweigh the prior sooner) and with
+   ``w = 0`` (the prior only chooses the portfolio).
 
 Usage:
     .venv/bin/python benchmarks/transfer_ideas.py [--external ../shared/external]
-        [--neighbours 10] [--out benchmarks/results/transfer_ideas.md]
+        [--neighbours 10] [--experiments trend,covariance,weight] [--out benchmarks/results/transfer_ideas.md]
 """
 
 from __future__ import annotations
@@ -176,6 +180,25 @@ def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., An
 
 
 @contextmanager
+def _prior_weight(variant: str) -> Any:
+    """``metahp.bo._gp.prior_weight`` replaced for one variant: ``c=<pseudo-count>`` or ``w=0``."""
+    import metahp.bo._gp as gp_module
+
+    original = gp_module.prior_weight
+
+    def weight(prior_mean: np.ndarray, observed: np.ndarray, pseudo_count: float = 3.0) -> float:
+        if variant == "w=0":
+            return 0.0
+        return original(prior_mean, observed, float(variant.split("=")[1]))
+
+    gp_module.prior_weight = weight
+    try:
+        yield
+    finally:
+        gp_module.prior_weight = original
+
+
+@contextmanager
 def _patched(enabled: bool) -> Any:
     import metahp.bo._gp as gp_module
 
@@ -189,8 +212,11 @@ def _patched(enabled: bool) -> Any:
 
 
 def source_covariance(suite: Any, enabled: bool, budget: int, seeds: int, n_tasks: int,
-                      neighbours: int) -> np.ndarray:
-    """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study, with or without the source term."""
+                      neighbours: int, weight: str = "c=3") -> np.ndarray:
+    """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study, with or without the source term.
+
+    ``weight`` selects the prior weight's variant (see :func:`_prior_weight`).
+    """
     from metahp.bench._problem import PoolProblem, stream_seed
     from metahp.kb import KnowledgeBase
     from metahp.meta import fit_meta
@@ -200,7 +226,7 @@ def source_covariance(suite: Any, enabled: bool, budget: int, seeds: int, n_task
     kb = KnowledgeBase(suite.kb_path)
     tasks = suite.tasks[:: max(1, len(suite.tasks) // n_tasks)][:n_tasks]
     curves = []
-    with _patched(enabled):
+    with _patched(enabled), _prior_weight(weight):
         for target in tasks:
             fitted = fit_meta(kb, "lgbm", exclude=[target.name], space=suite.space)
             assert fitted.model is not None and fitted.index is not None
@@ -232,6 +258,8 @@ def main() -> None:
     parser.add_argument("--external",
                         default=os.environ.get("METAHP_EXTERNAL", str(ROOT.parent / "shared" / "external")))
     parser.add_argument("--neighbours", type=int, default=10)
+    parser.add_argument("--experiments", default="trend,covariance,weight",
+                        help="comma-separated subset of trend, covariance, weight")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "transfer_ideas.md"))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -243,40 +271,51 @@ def main() -> None:
     os.environ.setdefault("METAHP_HOME", str(Path(folder) / "home"))
     suites = {name: load_suite(build_external_kb(folder, name, args.external), name)
               for name in ("steplaw-dense", "svm", "fcnet", "hpobench-mlp", "nmt")}
+    chosen = set(args.experiments.split(","))
+    header = "| suite | tasks × seeds | variant | T=1 | T=3 | T=5 | T=10 | T=15 | T=20 |"
+    rule = "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     lines = [
-        "# Two changes aimed at the missed speed-ups, measured (not shipped)",
+        "# Changes aimed at the missed speed-ups, measured (not shipped)",
         "",
-        "Made by `.venv/bin/python benchmarks/transfer_ideas.py` (see its docstring for what each change is).",
-        "",
-        "## 1. Trend-relative meta-model, zero-shot on steplaw-dense (17 tasks)",
-        "",
-        "Mean normalised regret of the best of the first k pool members by predicted mean.",
-        "",
-        "| meta-model inputs | k=1 | k=2 | k=3 |",
-        "| --- | ---: | ---: | ---: |",
+        "Made by `.venv/bin/python benchmarks/transfer_ideas.py --experiments "
+        f"{args.experiments}` (see its docstring for what each change is). Mean normalised regret; "
+        "`metahp` is the shipped Study (3-trial portfolio, then the GP with the meta-model prior, c = 3).",
     ]
-    for mode in ("absolute", "relative", "both"):
-        R = trend_relative(suites["steplaw-dense"], mode)
-        lines.append(f"| {mode} | " + " | ".join(f"{v:.4f}" for v in R.mean(axis=0)) + " |")
-        print(f"[{time.perf_counter() - started:5.0f}s] trend-relative {mode}", file=sys.stderr)
-    lines += [
-        "",
-        f"## 2. Source covariance ({args.neighbours} nearest sources) in the warm-started BO step",
-        "",
-        "metahp's pool-mode Study (3-trial portfolio, then the GP with the meta-model prior) without and with the",
-        "source term; mean normalised regret at T.",
-        "",
-        "| suite | tasks × seeds | variant | T=1 | T=3 | T=5 | T=10 | T=15 | T=20 |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    plan = {"svm": (50, 3), "fcnet": (6, 2), "hpobench-mlp": (6, 2), "nmt": (6, 2), "steplaw-dense": (6, 2)}
-    for name, (n_tasks, seeds) in plan.items():
-        for enabled in (False, True):
-            curve = source_covariance(suites[name], enabled, 20, seeds, n_tasks, args.neighbours)
-            cells = " | ".join(f"{curve[T - 1]:.4f}" for T in (1, 3, 5, 10, 15, 20))
-            n = min(n_tasks, len(suites[name].tasks))
-            lines.append(f"| {name} | {n} × {seeds} | {'source covariance' if enabled else 'metahp'} | {cells} |")
-            print(f"[{time.perf_counter() - started:5.0f}s] source covariance {name} {enabled}", file=sys.stderr)
+    if "trend" in chosen:
+        lines += [
+            "",
+            "## 1. Trend-relative meta-model, zero-shot on steplaw-dense (17 tasks)",
+            "",
+            "Mean normalised regret of the best of the first k pool members by predicted mean.",
+            "",
+            "| meta-model inputs | k=1 | k=2 | k=3 |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for mode in ("absolute", "relative", "both"):
+            R = trend_relative(suites["steplaw-dense"], mode)
+            lines.append(f"| {mode} | " + " | ".join(f"{v:.4f}" for v in R.mean(axis=0)) + " |")
+            print(f"[{time.perf_counter() - started:5.0f}s] trend-relative {mode}", file=sys.stderr)
+
+    def study_rows(plan: dict[str, tuple[int, int]], variants: list[tuple[str, bool, str]]) -> None:
+        lines.extend(["", header, rule])
+        for name, (n_tasks, seeds) in plan.items():
+            for label, enabled, weight in variants:
+                curve = source_covariance(suites[name], enabled, 20, seeds, n_tasks, args.neighbours, weight)
+                cells = " | ".join(f"{curve[T - 1]:.4f}" for T in (1, 3, 5, 10, 15, 20))
+                n = min(n_tasks, len(suites[name].tasks))
+                lines.append(f"| {name} | {n} × {seeds} | {label} | {cells} |")
+                print(f"[{time.perf_counter() - started:5.0f}s] {name} {label}", file=sys.stderr)
+
+    if "covariance" in chosen:
+        lines += ["", f"## 2. Source covariance ({args.neighbours} nearest sources) in the warm-started BO step"]
+        study_rows({"svm": (50, 3), "fcnet": (6, 2), "hpobench-mlp": (6, 2), "nmt": (6, 2), "steplaw-dense": (6, 2)},
+                   [("metahp", False, "c=3"), ("source covariance", True, "c=3")])
+    if "weight" in chosen:
+        lines += ["", "## 3. How fast the prior fades: pseudo-count c of the prior weight"]
+        study_rows({"svm": (50, 2), "fcnet": (50, 2), "hpobench-mlp": (50, 2), "nmt": (50, 2),
+                    "steplaw-dense": (50, 2)},
+                   [("metahp (c = 3)", False, "c=3"), ("c = 1", False, "c=1"),
+                    ("w = 0 after the portfolio", False, "w=0")])
     lines += ["", f"Whole run {time.perf_counter() - started:.0f} s on one process."]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
