@@ -293,7 +293,7 @@ def _rbf_objective(gp: Any, names: list[str]) -> Callable[[np.ndarray], tuple[fl
     return objective
 
 
-def fit_hyperparameters(model: object, maxiter: int = 100) -> bool:
+def fit_hyperparameters(model: object, maxiter: int = 100, *, blas_threads: int | None = 1) -> bool:
     """Maximise a ``SingleTaskGP``'s marginal likelihood as BoTorch's ``fit_gpytorch_mll`` does, faster.
 
     The same optimiser, start, bounds and retry policy as ``fit_gpytorch_mll(mll,
@@ -306,6 +306,9 @@ def fit_hyperparameters(model: object, maxiter: int = 100) -> bool:
     Args:
         model: The model; left in train mode.
         maxiter: L-BFGS-B iteration limit.
+        blas_threads: BLAS threads while fitting (``None``: no limit). One by default: a BO
+            step's matrices are small, and BLAS threads spinning against another busy process
+            (a second study, a benchmark worker) make its fit many times slower.
 
     Returns:
         Whether an attempt succeeded (otherwise the initial hyperparameters are kept).
@@ -340,9 +343,7 @@ def fit_hyperparameters(model: object, maxiter: int = 100) -> bool:
 
     objective = _rbf_objective(gp, names) or autograd_objective
     initial = {k: v.detach().clone() for k, v in gp.state_dict().items()}
-    # One BLAS thread: the matrices are small, and BLAS threads spinning against another busy
-    # process (a second study, a benchmark worker) make a fit many times slower.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
         for attempt in range(2):
             if attempt:
                 gp.load_state_dict(initial)

@@ -29,7 +29,7 @@ class GPMetaModel(MetaModel):
 
     Args:
         max_points: Largest number of training points.
-        n_jobs: Torch threads while fitting and predicting (restored afterwards; 1 by
+        n_jobs: Torch and BLAS threads while fitting, torch threads while predicting (restored afterwards; 1 by
             default, since extra threads on a busy machine slow small GPs down).
         seed: Seed of the subsample, of the hyperparameter fit and of :meth:`sample`.
 
@@ -70,8 +70,10 @@ class GPMetaModel(MetaModel):
             with _threads(self.n_jobs):
                 model = SingleTaskGP(xt, yt, outcome_transform=Standardize(m=1))
                 # BoTorch's fit_gpytorch_mll objective and optimiser (L-BFGS-B with scipy's default
-                # iteration limit), with the marginal likelihood's gradient in closed form.
-                fit_hyperparameters(model, maxiter=_MAXITER)
+                # iteration limit), with the marginal likelihood's gradient in closed form (NumPy:
+                # n_jobs bounds its BLAS threads as it bounds torch's).
+                fit_hyperparameters(model, maxiter=_MAXITER,
+                                    blas_threads=self.n_jobs if self.n_jobs and self.n_jobs > 0 else None)
         finally:
             torch.random.set_rng_state(generator_state)
         model.eval()
