@@ -235,46 +235,66 @@ def _patched(enabled: bool) -> Any:
         gp_module.propose = original
 
 
+def _replay(suite: Any, budget: int, seeds: int, n_tasks: int,
+            prepare: Callable[[Any, Any, Any], None] | None = None) -> np.ndarray:
+    """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study under whatever is patched in.
+
+    ``prepare(study, fitted, target)``, when given, runs before each study's first trial (it
+    fills ``_STATE`` for the patched step); ``fitted`` is the leave-one-task-out LightGBM fit.
+    """
+    from metahp.bench._problem import PoolProblem, stream_seed
+    from metahp.kb import KnowledgeBase
+    from metahp.meta import fit_meta
+    from metahp.study import Study
+
+    kb = KnowledgeBase(suite.kb_path)
+    tasks = suite.tasks[:: max(1, len(suite.tasks) // n_tasks)][:n_tasks]
+    curves = []
+    for target in tasks:
+        fitted = fit_meta(kb, "lgbm", exclude=[target.name], space=suite.space)
+        assert fitted.model is not None and fitted.index is not None
+        for seed in range(seeds):
+            problem = PoolProblem(target, min(budget, target.size))
+            study = Study(suite.space, task=target.name, kb=kb, exclude=[target.name],
+                          candidates=problem.pool.frame, seed=stream_seed(suite.name, target.name, seed) % 2**31)
+            _STATE.clear()
+            if prepare is not None:
+                prepare(study, fitted, target)
+            while problem.remaining > 0:
+                trial = study.ask()
+                study.tell(trial, problem.evaluate(int(trial.candidate)))
+            r = (target.y - target.y.min()) / (target.y.max() - target.y.min())
+            curves.append(np.minimum.accumulate(r[problem.order]))
+    length = max(len(c) for c in curves)
+    return np.array([np.pad(c, (0, length - len(c)), mode="edge") for c in curves]).mean(axis=0)
+
+
+def _source_scores(fitted: Any, unit: np.ndarray, sources: Any, recorded: bool = True) -> np.ndarray:
+    """Source tasks' scores at the pool (``len(sources) x m``): recorded where they are, else predicted."""
+    from metahp.recommend import _task_meta
+
+    predicted = np.asarray(fitted.model.predict_tasks([_task_meta(fitted, int(i)) for i in sources], unit)[0])
+    if not recorded:
+        return predicted
+    seen = [fitted.tasks[int(i)].scores_at(unit) for i in sources]
+    return np.array([np.where(np.isfinite(v), v, p) for v, p in zip(seen, predicted)])
+
+
 def source_covariance(suite: Any, enabled: bool, budget: int, seeds: int, n_tasks: int,
                       neighbours: int, weight: str = "c=3") -> np.ndarray:
     """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study, with or without the source term.
 
     ``weight`` selects the prior weight's variant (see :func:`_prior_weight`).
     """
-    from metahp.bench._problem import PoolProblem, stream_seed
-    from metahp.kb import KnowledgeBase
-    from metahp.meta import fit_meta
-    from metahp.recommend import _task_meta
-    from metahp.study import Study
 
-    kb = KnowledgeBase(suite.kb_path)
-    tasks = suite.tasks[:: max(1, len(suite.tasks) // n_tasks)][:n_tasks]
-    curves = []
+    def prepare(study: Any, fitted: Any, target: Any) -> None:
+        unit = study._pool_unit
+        near, _ = fitted.index.nearest(target.meta_features, neighbours)
+        _STATE.update(study=study, row={tuple(np.round(x, 9)): i for i, x in enumerate(unit)},
+                      scores=_source_scores(fitted, unit, near))
+
     with _patched(enabled), _prior_weight(weight):
-        for target in tasks:
-            fitted = fit_meta(kb, "lgbm", exclude=[target.name], space=suite.space)
-            assert fitted.model is not None and fitted.index is not None
-            for seed in range(seeds):
-                problem = PoolProblem(target, min(budget, target.size))
-                study = Study(suite.space, task=target.name, kb=kb, exclude=[target.name],
-                              candidates=problem.pool.frame, seed=stream_seed(suite.name, target.name, seed) % 2**31)
-                _STATE.clear()
-                if enabled:
-                    unit = study._pool_unit
-                    assert unit is not None
-                    near, _ = fitted.index.nearest(target.meta_features, neighbours)
-                    predicted = fitted.model.predict_tasks([_task_meta(fitted, int(i)) for i in near], unit)[0]
-                    recorded = [fitted.tasks[int(i)].scores_at(unit) for i in near]
-                    scores = np.array([np.where(np.isfinite(v), v, p) for v, p in zip(recorded, predicted)])
-                    rows = {tuple(np.round(x, 9)): i for i, x in enumerate(unit)}
-                    _STATE.update(study=study, row=rows, scores=scores)
-                while problem.remaining > 0:
-                    trial = study.ask()
-                    study.tell(trial, problem.evaluate(int(trial.candidate)))
-                r = (target.y - target.y.min()) / (target.y.max() - target.y.min())
-                curves.append(np.minimum.accumulate(r[problem.order]))
-    length = max(len(c) for c in curves)
-    return np.array([np.pad(c, (0, length - len(c)), mode="edge") for c in curves]).mean(axis=0)
+        return _replay(suite, budget, seeds, n_tasks, prepare if enabled else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,48 +385,21 @@ def _variant(variant: str) -> Any:
 
 def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: int) -> np.ndarray:
     """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study under one variant of :func:`_variant`."""
-    from metahp.bench._problem import PoolProblem, stream_seed
-    from metahp.kb import KnowledgeBase
-    from metahp.meta import fit_meta
-    from metahp.recommend import _task_meta
-    from metahp.study import Study
 
-    kb = KnowledgeBase(suite.kb_path)
-    tasks = suite.tasks[:: max(1, len(suite.tasks) // n_tasks)][:n_tasks]
-    curves = []
+    def prepare(study: Any, fitted: Any, target: Any) -> None:
+        unit = study._pool_unit
+        every = np.arange(len(fitted.tasks))
+        S = _source_scores(fitted, unit, every, recorded=not variant.endswith("-pred"))
+        tie_order = every.astype(float)
+        if variant.endswith("-near"):
+            near, _ = fitted.index.nearest(target.meta_features, len(every))
+            tie_order[near] = np.arange(len(every))
+        _STATE.update(row={tuple(np.round(x, 9)): i for i, x in enumerate(unit)},
+                      surfaces=(S - S.mean(axis=1, keepdims=True)) / (S.std(axis=1, keepdims=True) + 1e-12),
+                      tie_order=tie_order)
+
     with _variant(variant):
-        for target in tasks:
-            fitted = fit_meta(kb, "lgbm", exclude=[target.name], space=suite.space)
-            assert fitted.model is not None and fitted.index is not None
-            for seed in range(seeds):
-                problem = PoolProblem(target, min(budget, target.size))
-                study = Study(suite.space, task=target.name, kb=kb, exclude=[target.name],
-                              candidates=problem.pool.frame, seed=stream_seed(suite.name, target.name, seed) % 2**31)
-                _STATE.clear()
-                if variant.startswith("top"):
-                    unit = study._pool_unit
-                    assert unit is not None
-                    every = list(range(len(fitted.tasks)))
-                    predicted = fitted.model.predict_tasks([_task_meta(fitted, i) for i in every], unit)[0]
-                    if variant.endswith("-pred"):
-                        S = np.asarray(predicted)
-                    else:
-                        recorded = [fitted.tasks[i].scores_at(unit) for i in every]
-                        S = np.array([np.where(np.isfinite(v), v, p) for v, p in zip(recorded, predicted)])
-                    tie_order = np.arange(len(every), dtype=float)
-                    if variant.endswith("-near"):
-                        near, _ = fitted.index.nearest(target.meta_features, len(every))
-                        tie_order[near] = np.arange(len(every))
-                    _STATE.update(row={tuple(np.round(x, 9)): i for i, x in enumerate(unit)},
-                                  surfaces=(S - S.mean(axis=1, keepdims=True)) / (S.std(axis=1, keepdims=True) + 1e-12),
-                                  tie_order=tie_order)
-                while problem.remaining > 0:
-                    trial = study.ask()
-                    study.tell(trial, problem.evaluate(int(trial.candidate)))
-                r = (target.y - target.y.min()) / (target.y.max() - target.y.min())
-                curves.append(np.minimum.accumulate(r[problem.order]))
-    length = max(len(c) for c in curves)
-    return np.array([np.pad(c, (0, length - len(c)), mode="edge") for c in curves]).mean(axis=0)
+        return _replay(suite, budget, seeds, n_tasks, prepare if variant.startswith("top") else None)
 
 
 def _svm_target() -> float:
