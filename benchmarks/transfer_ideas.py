@@ -57,6 +57,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -332,55 +333,25 @@ def _agreement_propose(original: Callable[..., Any], k: int) -> Callable[..., An
     return propose
 
 
-def _floored_fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | None = None,
-                    optimize: bool = True) -> object:
-    """``metahp.bo._gp.fit_gp`` with the outcome scaled by ``max(std, 1)`` instead of its standard deviation."""
-    import torch
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms.outcome import Standardize
-
-    from metahp.bo._gp import fit_hyperparameters
-
-    y = np.asarray(residual, dtype=float)
-    loc, scale = float(y.mean()), max(float(y.std(ddof=1)) if y.size > 1 else 0.0, 1.0)
-    train_x = torch.as_tensor(features, dtype=torch.float64)
-    train_y = torch.as_tensor((y - loc) / scale, dtype=torch.float64).reshape(-1, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = SingleTaskGP(train_x, train_y, outcome_transform=None)
-        if init_state is not None:
-            hyper = {k: v for k, v in init_state.items() if not k.startswith(("outcome_transform", "train_"))}
-            try:
-                model.load_state_dict(hyper, strict=False)
-            except (RuntimeError, KeyError):
-                pass
-        if optimize or init_state is None:
-            fit_hyperparameters(model)
-    model.eval()
-    transform = Standardize(m=1)  # a fixed affine map back to the residual's units
-    transform.means = torch.tensor([[loc]], dtype=torch.float64)
-    transform.stdvs = torch.tensor([[scale]], dtype=torch.float64)
-    transform._stdvs_sq = transform.stdvs**2
-    transform._is_trained = torch.tensor(True)
-    transform.eval()
-    model.outcome_transform = transform
-    return model
-
-
 @contextmanager
 def _variant(variant: str) -> Any:
     """Patch the library for one variant: ``shipped``, ``top<k>-kb``, ``top<k>-near``, ``top<k>-pred`` or ``floor``."""
+    import botorch.models.gp_regression as botorch_gp
+    from botorch.models.transforms.outcome import Standardize
+
     import metahp.bo._gp as gp_module
 
-    propose, fit = gp_module.propose, gp_module.fit_gp
+    propose, standardize = gp_module.propose, botorch_gp.Standardize
     if variant.startswith("top"):
         gp_module.propose = _agreement_propose(propose, int(variant[3:].split("-")[0]))
     elif variant == "floor":
-        gp_module.fit_gp = _floored_fit_gp  # type: ignore[assignment]
+        # fit_gp as shipped, but the SingleTaskGP's default outcome standardisation divides by
+        # max(std, 1): Standardize's own floor (min_stdv) replaces a smaller std by 1.
+        botorch_gp.Standardize = functools.partial(Standardize, min_stdv=1.0)  # type: ignore[misc]
     try:
         yield
     finally:
-        gp_module.propose, gp_module.fit_gp = propose, fit
+        gp_module.propose, botorch_gp.Standardize = propose, standardize  # type: ignore[misc]
 
 
 def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: int) -> np.ndarray:
