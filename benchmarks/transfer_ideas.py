@@ -139,6 +139,16 @@ def trend_relative(suite: Any, mode: str, members: int = 5) -> np.ndarray:
 _STATE: dict[str, Any] = {}
 
 
+def _pool_rows(unit: np.ndarray) -> dict[tuple, int]:
+    """Row of each pool point (``m x d`` unit-cube encodings), keyed by the point rounded to 1e-9."""
+    return {tuple(np.round(x, 9)): i for i, x in enumerate(unit)}
+
+
+def _rows_of(points: np.ndarray) -> np.ndarray:
+    """Pool rows (from ``_STATE["row"]``, filled by :func:`_pool_rows`) of points taken from the pool."""
+    return np.array([_STATE["row"][tuple(np.round(x, 9))] for x in points], dtype=int)
+
+
 def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., Any]:
     """``metahp.bo._gp.propose`` with the empirical source covariance added to the posterior."""
     import torch
@@ -159,10 +169,8 @@ def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., An
             mu, sd = _STATE["study"]._prior_scale
             S = (_STATE["scores"] - mu) / sd
             _STATE["D"] = S - S.mean(axis=0)
-        row = _STATE["row"]
         D = _STATE["D"]
-        obs = np.array([row[tuple(np.round(x, 9))] for x in X])
-        cand = np.array([row[tuple(np.round(x, 9))] for x in candidates])
+        obs, cand = _rows_of(X), _rows_of(candidates)
         fmap = FeatureMap(space)
         gp: Any = fitted.model
         y = copula(impute_broken(values, ok))
@@ -291,7 +299,7 @@ def source_covariance(suite: Any, enabled: bool, budget: int, seeds: int, n_task
     def prepare(study: Any, fitted: Any, target: Any) -> None:
         unit = study._pool_unit
         near, _ = fitted.index.nearest(target.meta_features, neighbours)
-        _STATE.update(study=study, row={tuple(np.round(x, 9)): i for i, x in enumerate(unit)},
+        _STATE.update(study=study, row=_pool_rows(unit),
                       scores=_source_scores(fitted, unit, near))
 
     with _patched(enabled), _prior_weight(weight):
@@ -314,9 +322,8 @@ def _agreement_propose(original: Callable[..., Any], k: int) -> Callable[..., An
                 optimize: bool = True) -> tuple[int, np.ndarray, Any]:
         good = np.asarray(ok, dtype=bool)
         if prior_obs is not None and prior_cand is not None and "surfaces" in _STATE and good.sum() >= 3:
-            row, S = _STATE["row"], _STATE["surfaces"]
-            obs = np.array([row[tuple(np.round(x, 9))] for x in X])
-            cand = np.array([row[tuple(np.round(x, 9))] for x in candidates])
+            S = _STATE["surfaces"]
+            obs, cand = _rows_of(X), _rows_of(candidates)
             y = copula(impute_broken(values, ok))[good]
             taus = np.zeros(len(S))
             for i, surface in enumerate(S):
@@ -365,7 +372,7 @@ def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: in
         if variant.endswith("-near"):
             near, _ = fitted.index.nearest(target.meta_features, len(every))
             tie_order[near] = np.arange(len(every))
-        _STATE.update(row={tuple(np.round(x, 9)): i for i, x in enumerate(unit)},
+        _STATE.update(row=_pool_rows(unit),
                       surfaces=(S - S.mean(axis=1, keepdims=True)) / (S.std(axis=1, keepdims=True) + 1e-12),
                       tie_order=tie_order)
 
