@@ -47,11 +47,22 @@ still reaching cold GP's 50-trial regret only at T = 14; written to
    ``max(std, 1)`` instead of its standard deviation, so the GP keeps the copula scale's unit
    amplitude.
 
+A sixth, measured after those (written to ``benchmarks/results/transfer_ideas_3.md`` with
+``--experiments hedges``): three ways to hedge the prior instead of trusting one mean.
+
+6. **Hedges**: (a) the step maximises the average of the shipped expected improvement and
+   that of a GP fitted on the same observations without a prior (cold GP-BO's next step);
+   (b) a Bayesian model average over prior means (a constant, the meta-model's mean, each
+   source task's recorded surface), sharing the shipped step's GP kernel, each weighted by
+   its likelihood on the target's observations; (c) experiment 4's top 3 with Kendall ties
+   broken by the continuous Pearson correlation instead of an arbitrary order.
+
 Usage:
     .venv/bin/python benchmarks/transfer_ideas.py [--external ../shared/external]
         [--neighbours 10] [--experiments trend,covariance,weight] [--out benchmarks/results/transfer_ideas.md]
     .venv/bin/python benchmarks/transfer_ideas.py --experiments agreement,amplitude \\
         --out benchmarks/results/transfer_ideas_2.md
+    .venv/bin/python benchmarks/transfer_ideas.py --experiments hedges --out benchmarks/results/transfer_ideas_3.md
 """
 
 from __future__ import annotations
@@ -310,9 +321,13 @@ def source_covariance(suite: Any, enabled: bool, budget: int, seeds: int, n_task
 # 4. agreement-weighted source prior, 5. GP amplitude floor
 
 
-def _agreement_propose(original: Callable[..., Any], k: int) -> Callable[..., Any]:
-    """``metahp.bo._gp.propose`` whose prior mean is the mean of the ``k`` sources that rank the observations best."""
-    from scipy.stats import kendalltau
+def _agreement_propose(original: Callable[..., Any], k: int, ties: str = "order") -> Callable[..., Any]:
+    """``metahp.bo._gp.propose`` whose prior mean is the mean of the ``k`` sources that rank the observations best.
+
+    ``ties="order"`` breaks ties on Kendall's tau by ``_STATE["tie_order"]``; ``ties="pearson"``
+    by the (continuous) Pearson correlation of the same scores with the observations, higher first.
+    """
+    from scipy.stats import kendalltau, pearsonr
 
     from metahp.bo._gp import impute_broken
     from metahp.bo._prior import copula
@@ -325,12 +340,14 @@ def _agreement_propose(original: Callable[..., Any], k: int) -> Callable[..., An
             S = _STATE["surfaces"]
             obs, cand = _rows_of(X), _rows_of(candidates)
             y = copula(impute_broken(values, ok))[good]
-            taus = np.zeros(len(S))
+            taus, linear = np.zeros(len(S)), np.zeros(len(S))
             for i, surface in enumerate(S):
                 at = surface[obs[good]]
                 if np.ptp(at) > 0 and np.ptp(y) > 0:
                     taus[i] = np.nan_to_num(float(kendalltau(at, y).statistic))
-            top = np.lexsort((_STATE["tie_order"], -np.round(taus, 12)))[:k]
+                    linear[i] = np.nan_to_num(float(pearsonr(at, y).statistic))
+            second = -linear if ties == "pearson" else _STATE["tie_order"]
+            top = np.lexsort((second, -np.round(taus, 12)))[:k]
             mix = S[top].mean(axis=0)
             mix = (mix - mix.mean()) / (mix.std() + 1e-12)
             prior_obs, prior_cand = mix[obs], mix[cand]
@@ -340,9 +357,111 @@ def _agreement_propose(original: Callable[..., Any], k: int) -> Callable[..., An
     return propose
 
 
+def _hedged_propose(original: Callable[..., Any], share: float) -> Callable[..., Any]:
+    """``metahp.bo._gp.propose`` maximising ``(1 - share) EI_prior + share EI_cold``.
+
+    ``EI_prior`` is the shipped step's expected improvement; ``EI_cold`` that of a GP fitted
+    on the same observations without the prior (what cold GP-BO would do next). The
+    mixture is the expected improvement under a model that trusts the prior with
+    probability ``1 - share``.
+    """
+    from metahp.bo._encoding import FeatureMap
+    from metahp.bo._gp import FittedGP, fit_gp, impute_broken, log_ei, single_thread
+    from metahp.bo._prior import copula
+
+    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None,
+                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+        idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
+                                       prior_cand=prior_cand, init_state=init_state, optimize=optimize)
+        if prior_obs is None or prior_cand is None:
+            return idx, scores, fitted
+        fmap = FeatureMap(space)
+        with single_thread():
+            cold = fit_gp(fmap(X), copula(impute_broken(values, ok)))
+            cold_scores = log_ei(FittedGP(model=cold, best=fitted.best, weight=0.0), fmap(candidates))
+        mixed = np.logaddexp(np.log1p(-share) + scores, np.log(share) + cold_scores)
+        mixed = np.where(np.isfinite(mixed), mixed, -np.inf)
+        return int(np.argmax(mixed)), mixed, fitted
+
+    return propose
+
+
+def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``metahp.bo._gp.propose`` maximising EI under a Bayesian model average over prior means.
+
+    The models share the shipped step's fitted GP kernel (amplitude, lengthscales, noise)
+    and differ in their mean: a constant (cold), ``a + b s(x)`` with ``s`` the meta-model's
+    standardised mean, or ``a + b S_j(x)`` with ``S_j`` source task ``j``'s standardised
+    recorded surface (``_STATE["surfaces"]``); ``a`` and ``b >= 0`` by generalised least
+    squares. Each model's weight is its profile likelihood on the target's observations
+    (BIC penalty per mean parameter) times a prior mass of 1/3 for the cold model, 1/3 for
+    the meta-model and 1/3 shared by the sources; the step maximises the weighted sum of
+    the models' expected improvements.
+    """
+    import torch
+    from botorch.acquisition.analytic import _log_ei_helper
+
+    from metahp.bo._encoding import FeatureMap
+    from metahp.bo._gp import impute_broken
+    from metahp.bo._prior import copula
+
+    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None,
+                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+        idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
+                                       prior_cand=prior_cand, init_state=init_state, optimize=optimize)
+        if prior_obs is None or prior_cand is None or "surfaces" not in _STATE or np.sum(ok) < 3:
+            return idx, scores, fitted
+        S, obs, cand = _STATE["surfaces"], _rows_of(X), _rows_of(candidates)
+        fmap = FeatureMap(space)
+        gp: Any = fitted.model
+        y = copula(impute_broken(values, ok))
+        n = len(y)
+        scale = float(gp.outcome_transform.stdvs.squeeze()) ** 2
+        with torch.no_grad():
+            xo, xc = torch.as_tensor(fmap(X)), torch.as_tensor(fmap(candidates))
+            K = scale * gp.covar_module(xo, xo).to_dense().numpy()
+            K_co = scale * gp.covar_module(xc, xo).to_dense().numpy()
+            k_cc = scale * gp.covar_module(xc, xc, diag=True).numpy()
+            noise = scale * float(gp.likelihood.noise.squeeze())
+        chol = np.linalg.cholesky(K + (noise + 1e-8 * scale) * np.eye(n))
+
+        def solve(b: np.ndarray) -> np.ndarray:
+            return np.linalg.solve(chol.T, np.linalg.solve(chol, b))
+
+        white = np.linalg.solve(chol, K_co.T)
+        sigma = np.sqrt(np.clip(k_cc - (white**2).sum(axis=0), 1e-12, None))
+        means = [(None, None, np.log(1 / 3)), (prior_obs, prior_cand, np.log(1 / 3))]
+        means += [(S[j, obs], S[j, cand], np.log(1 / (3 * len(S)))) for j in range(len(S))]
+        log_post, log_eis = [], []
+        for at_obs, at_cand, log_mass in means:
+            H = np.ones((n, 1)) if at_obs is None else np.column_stack([np.ones(n), at_obs])
+            Hc = np.ones((len(cand), 1)) if at_cand is None else np.column_stack([np.ones(len(cand)), at_cand])
+            beta = np.linalg.lstsq(H.T @ solve(H), solve(H).T @ y, rcond=None)[0]
+            if beta.size == 2 and beta[1] < 0:  # a source that ranks the target backwards: its mean is a constant
+                H, Hc = H[:, :1], Hc[:, :1]
+                beta = np.linalg.lstsq(H.T @ solve(H), solve(H).T @ y, rcond=None)[0]
+            alpha = solve(y - H @ beta)
+            log_post.append(-0.5 * (y - H @ beta) @ alpha - 0.5 * np.log(n) * H.shape[1] + log_mass)
+            z = (fitted.best - Hc @ beta - K_co @ alpha) / sigma
+            log_eis.append((_log_ei_helper(torch.as_tensor(z)) + torch.as_tensor(sigma).log()).numpy())
+        weights = np.array(log_post) - np.logaddexp.reduce(log_post)
+        mixed = np.logaddexp.reduce(weights[:, None] + np.array(log_eis), axis=0)
+        mixed = np.where(np.isfinite(mixed), mixed, -np.inf)
+        return int(np.argmax(mixed)), mixed, fitted
+
+    return propose
+
+
 @contextmanager
 def _variant(variant: str) -> Any:
-    """Patch the library for one variant: ``shipped``, ``top<k>-kb``, ``top<k>-near``, ``top<k>-pred`` or ``floor``."""
+    """Patch the library for one variant.
+
+    ``shipped``; ``top<k>-kb``, ``top<k>-near``, ``top<k>-pred``, ``top<k>-pearson`` (agreement
+    prior; ``-pearson`` breaks Kendall ties by Pearson correlation); ``floor``; ``hedge`` (half
+    the EI from a cold GP); ``bma`` (model average over prior means).
+    """
     import botorch.models.gp_regression as botorch_gp
     from botorch.models.transforms.outcome import Standardize
 
@@ -350,7 +469,12 @@ def _variant(variant: str) -> Any:
 
     propose, standardize = gp_module.propose, botorch_gp.Standardize
     if variant.startswith("top"):
-        gp_module.propose = _agreement_propose(propose, int(variant[3:].split("-")[0]))
+        k, _, ties = variant[3:].partition("-")
+        gp_module.propose = _agreement_propose(propose, int(k), "pearson" if ties == "pearson" else "order")
+    elif variant == "hedge":
+        gp_module.propose = _hedged_propose(propose, 0.5)
+    elif variant == "bma":
+        gp_module.propose = _source_bma_propose(propose)
     elif variant == "floor":
         # fit_gp as shipped, but the SingleTaskGP's default outcome standardisation divides by
         # max(std, 1): Standardize's own floor (min_stdv) replaces a smaller std by 1.
@@ -377,7 +501,7 @@ def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: in
                       tie_order=tie_order)
 
     with _variant(variant):
-        return _replay(suite, budget, seeds, n_tasks, prepare if variant.startswith("top") else None)
+        return _replay(suite, budget, seeds, n_tasks, prepare if variant.startswith(("top", "bma")) else None)
 
 
 def _svm_target() -> float:
@@ -394,7 +518,7 @@ def main() -> None:
                         default=os.environ.get("METAHP_EXTERNAL", str(ROOT.parent / "shared" / "external")))
     parser.add_argument("--neighbours", type=int, default=10)
     parser.add_argument("--experiments", default="trend,covariance,weight",
-                        help="comma-separated subset of trend, covariance, weight, agreement, amplitude")
+                        help="comma-separated subset of trend, covariance, weight, agreement, amplitude, hedges")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "transfer_ideas.md"))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -454,7 +578,7 @@ def main() -> None:
                     "steplaw-dense": (50, 2)},
                    [("metahp (c = 3)", False, "c=3"), ("c = 1", False, "c=1"),
                     ("w = 0 after the portfolio", False, "w=0")])
-    if chosen & {"agreement", "amplitude"}:
+    if chosen & {"agreement", "amplitude", "hedges"}:
         target = _svm_target()
         lines += ["", "Against the shipped Study (pseudo-count c = 1, the baseline rows `shipped`); the last column is "
                   f"the first T <= 20 at which the mean reaches {target:.4f}, cold GP's mean regret at T = 50 in the "
@@ -485,6 +609,11 @@ def main() -> None:
                          [("shipped", "shipped"), ("top 3, ties by kb order", "top3-kb")])
         if "amplitude" in chosen:
             variant_rows("## 5. GP amplitude floor", {"svm": (50, 3)}, [("shipped", "shipped"), ("floor", "floor")])
+        if "hedges" in chosen:
+            variant_rows("## 6. Hedging the prior: cold-GP EI, model average over sources, continuous tie-break",
+                         {"svm": (50, 3)},
+                         [("shipped", "shipped"), ("EI half from a cold GP", "hedge"),
+                          ("model average over prior means", "bma"), ("top 3, ties by Pearson", "top3-pearson")])
     lines += ["", f"Whole run {time.perf_counter() - started:.0f} s on one process."]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
