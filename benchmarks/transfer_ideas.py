@@ -614,6 +614,9 @@ def main() -> None:
                          {"svm": (50, 3)},
                          [("shipped", "shipped"), ("EI half from a cold GP", "hedge"),
                           ("model average over prior means", "bma"), ("top 3, ties by Pearson", "top3-pearson")])
+            variant_rows("### The cold-GP EI hedge on the other suites",
+                         {"fcnet": (50, 5), "hpobench-mlp": (50, 5), "nmt": (50, 5), "steplaw-dense": (50, 5)},
+                         [("shipped", "shipped"), ("EI half from a cold GP", "hedge")])
     lines += ["", f"Whole run {time.perf_counter() - started:.0f} s on one process."]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
