@@ -6,9 +6,10 @@ trained on the knowledge base (:class:`MetaModelPrior`). The GP models the resid
 target's own normalised observations around ``weight * prior_mean``.
 
 ``weight`` is measured, not assumed (:func:`prior_weight`): as target trials come in, the
-Kendall rank correlation between the prior's mean and the observations is tracked and the
-prior is shrunk towards zero, reaching zero when the two are anti-correlated. A knowledge
-base that points the wrong way therefore costs at most the first few trials.
+top-weighted Kendall rank correlation between the prior's mean and the observations is
+tracked and the prior is shrunk towards zero, reaching zero when the two are
+anti-correlated. A knowledge base that points the wrong way therefore costs at most the
+first few trials.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.special import ndtri
-from scipy.stats import kendalltau, rankdata
+from scipy.stats import rankdata, weightedtau
 
 from metahp.bo._encoding import decode_frame
 from metahp.space import SearchSpace
@@ -115,11 +116,15 @@ def copula(values: np.ndarray) -> np.ndarray:
 def prior_weight(prior_mean: np.ndarray, observed: np.ndarray, pseudo_count: float = PRIOR_PSEUDO_COUNT) -> float:
     """How much of the prior mean to keep, from how well it ranks the target's observations.
 
-    ``w = clip((c + 2 n tau) / (c + n), 0, 1)`` with ``tau`` the Kendall rank correlation
-    between the prior mean and the observations (``n`` of them) and ``c`` a pseudo-count of
-    initial belief. With fewer than three observations the prior is trusted fully; a
-    correlation of 0.5 or more keeps it fully; no correlation fades it as ``c / (c + n)``;
-    an anti-correlated prior is switched off as soon as it outweighs the pseudo-count.
+    ``w = clip((c + 2 n tau) / (c + n), 0, 1)`` with ``tau`` the rank correlation between
+    the prior mean and the observations (``n`` of them) and ``c`` a pseudo-count of initial
+    belief. ``tau`` is Vigna's weighted Kendall tau (``scipy.stats.weightedtau``, hyperbolic
+    weights): a pair's disagreement counts more the closer its members are to the best
+    observations or the prior's favourites, since a prior matters for where the optimum is,
+    not for how it orders the bad configurations. With fewer than three observations the
+    prior is trusted fully; a correlation of 0.5 or more keeps it fully; no correlation fades
+    it as ``c / (c + n)``; an anti-correlated prior is switched off as soon as it outweighs
+    the pseudo-count.
 
     Args:
         prior_mean: Prior means at the observed points (shape ``n``).
@@ -142,7 +147,7 @@ def prior_weight(prior_mean: np.ndarray, observed: np.ndarray, pseudo_count: flo
     if np.ptp(p) == 0 or np.ptp(y) == 0:
         tau = 0.0
     else:
-        tau = float(kendalltau(p, y).statistic)
+        tau = float(weightedtau(-p, -y).statistic)  # weightedtau puts the largest values first
         if not np.isfinite(tau):
             tau = 0.0
     return float(np.clip((pseudo_count + 2.0 * n * tau) / (pseudo_count + n), 0.0, 1.0))

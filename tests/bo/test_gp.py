@@ -23,6 +23,16 @@ def test_prior_weight_follows_rank_agreement() -> None:
     assert prior_weight(np.ones(5), y[:5]) < 1.0  # a flat prior explains nothing
 
 
+def test_prior_weight_counts_the_top_ranks_most() -> None:
+    # Both priors order half the pairs right (the same plain Kendall tau); only the first gets
+    # the best observations' order right, and only it keeps full weight.
+    y = np.arange(10.0)
+    right_at_top = np.r_[np.arange(5.0), np.arange(9.0, 4.0, -1.0)]
+    wrong_at_top = np.r_[np.arange(4.0, -1.0, -1.0), np.arange(5.0, 10.0)]
+    assert prior_weight(right_at_top, y) == 1.0
+    assert prior_weight(wrong_at_top, y) < 0.7
+
+
 def test_copula_and_imputation() -> None:
     v = impute_broken(np.array([1.0, np.nan, 3.0, 2.0]), np.array([True, False, True, True]))
     assert v[1] > 3.0
