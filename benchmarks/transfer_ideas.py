@@ -57,6 +57,10 @@ A sixth, measured after those (written to ``benchmarks/results/transfer_ideas_3.
    its likelihood on the target's observations; (c) experiment 4's top 3 with Kendall ties
    broken by the continuous Pearson correlation instead of an arbitrary order.
 
+Experiments 4 to 6 were measured while the prior weight used the plain Kendall tau; it now
+uses a top-weighted one (:func:`metahp.bo.prior_weight`), so a rerun measures every variant,
+and the ``shipped`` baseline, on top of that.
+
 Usage:
     .venv/bin/python benchmarks/transfer_ideas.py [--external ../shared/external]
         [--neighbours 10] [--experiments trend,covariance,weight] [--out benchmarks/results/transfer_ideas.md]
