@@ -164,6 +164,21 @@ def _rows_of(points: np.ndarray) -> np.ndarray:
     return np.array([_STATE["row"][tuple(np.round(x, 9))] for x in points], dtype=int)
 
 
+def _kernel_blocks(gp: Any, features_obs: np.ndarray,
+                   features_cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A fitted ``SingleTaskGP``'s kernel between observations and candidates, in standardised units.
+
+    Returns:
+        ``(K_oo (n x n), K_co (m x n), k_cc (m, the diagonal), noise variance)``.
+    """
+    import torch
+
+    with torch.no_grad():
+        xo, xc = torch.as_tensor(features_obs), torch.as_tensor(features_cand)
+        return (gp.covar_module(xo, xo).to_dense().numpy(), gp.covar_module(xc, xo).to_dense().numpy(),
+                gp.covar_module(xc, xc, diag=True).numpy(), float(gp.likelihood.noise.squeeze()))
+
+
 def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., Any]:
     """``metahp.bo._gp.propose`` with the empirical source covariance added to the posterior."""
     import torch
@@ -191,12 +206,8 @@ def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., An
         y = copula(impute_broken(values, ok))
         resid = y - fitted.weight * prior_obs
         tm, ts = float(gp.outcome_transform.means.squeeze()), float(gp.outcome_transform.stdvs.squeeze())
-        with torch.no_grad():
-            xo, xc = torch.as_tensor(fmap(X)), torch.as_tensor(fmap(candidates))
-            K_oo = gp.covar_module(xo, xo).to_dense().numpy()
-            K_co = gp.covar_module(xc, xo).to_dense().numpy()
-            k_cc = gp.covar_module(xc, xc, diag=True).numpy()
-            noise, const = float(gp.likelihood.noise.squeeze()), float(gp.mean_module.constant)
+        K_oo, K_co, k_cc, noise = _kernel_blocks(gp, fmap(X), fmap(candidates))
+        const = float(gp.mean_module.constant)
         s = D.shape[0]
         C_oo = D[:, obs].T @ D[:, obs] / s / ts**2
         C_co = D[:, cand].T @ D[:, obs] / s / ts**2
@@ -349,7 +360,8 @@ def _agreement_propose(original: Callable[..., Any], k: int, ties: str = "order"
                 at = surface[obs[good]]
                 if np.ptp(at) > 0 and np.ptp(y) > 0:
                     taus[i] = np.nan_to_num(float(kendalltau(at, y).statistic))
-                    linear[i] = np.nan_to_num(float(pearsonr(at, y).statistic))
+                    if ties == "pearson":
+                        linear[i] = np.nan_to_num(float(pearsonr(at, y).statistic))
             second = -linear if ties == "pearson" else _STATE["tie_order"]
             top = np.lexsort((second, -np.round(taus, 12)))[:k]
             mix = S[top].mean(axis=0)
@@ -391,6 +403,11 @@ def _hedged_propose(original: Callable[..., Any], share: float) -> Callable[...,
     return propose
 
 
+def _gls(H: np.ndarray, inv_cov_H: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Generalised least squares coefficients of ``y`` on the columns of ``H``, given ``C^-1 H``."""
+    return np.linalg.lstsq(H.T @ inv_cov_H, inv_cov_H.T @ y, rcond=None)[0]
+
+
 def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
     """``metahp.bo._gp.propose`` maximising EI under a Bayesian model average over prior means.
 
@@ -423,12 +440,8 @@ def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
         y = copula(impute_broken(values, ok))
         n = len(y)
         scale = float(gp.outcome_transform.stdvs.squeeze()) ** 2
-        with torch.no_grad():
-            xo, xc = torch.as_tensor(fmap(X)), torch.as_tensor(fmap(candidates))
-            K = scale * gp.covar_module(xo, xo).to_dense().numpy()
-            K_co = scale * gp.covar_module(xc, xo).to_dense().numpy()
-            k_cc = scale * gp.covar_module(xc, xc, diag=True).numpy()
-            noise = scale * float(gp.likelihood.noise.squeeze())
+        K, K_co, k_cc, noise = _kernel_blocks(gp, fmap(X), fmap(candidates))
+        K, K_co, k_cc, noise = scale * K, scale * K_co, scale * k_cc, scale * noise
         chol = np.linalg.cholesky(K + (noise + 1e-8 * scale) * np.eye(n))
 
         def solve(b: np.ndarray) -> np.ndarray:
@@ -442,10 +455,10 @@ def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
         for at_obs, at_cand, log_mass in means:
             H = np.ones((n, 1)) if at_obs is None else np.column_stack([np.ones(n), at_obs])
             Hc = np.ones((len(cand), 1)) if at_cand is None else np.column_stack([np.ones(len(cand)), at_cand])
-            beta = np.linalg.lstsq(H.T @ solve(H), solve(H).T @ y, rcond=None)[0]
+            beta = _gls(H, solve(H), y)
             if beta.size == 2 and beta[1] < 0:  # a source that ranks the target backwards: its mean is a constant
                 H, Hc = H[:, :1], Hc[:, :1]
-                beta = np.linalg.lstsq(H.T @ solve(H), solve(H).T @ y, rcond=None)[0]
+                beta = _gls(H, solve(H), y)
             alpha = solve(y - H @ beta)
             log_post.append(-0.5 * (y - H @ beta) @ alpha - 0.5 * np.log(n) * H.shape[1] + log_mass)
             z = (fitted.best - Hc @ beta - K_co @ alpha) / sigma
