@@ -11,6 +11,7 @@ Every write is one transaction: a batch is added whole or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -141,7 +142,9 @@ class KnowledgeBase:
     Args:
         path: A DuckDB file (created if missing), ``":memory:"``, or ``None`` for the
             user's default store (``$METAHP_KB`` or the user data directory), which is
-            created on first use from the Parquet shards bundled with metahp.
+            seeded from the Parquet shards bundled with metahp the first time it is opened
+            for writing (also when the file already exists but never received them, and
+            again, adding only what is new, when an upgrade ships a different bundle).
         read_only: Refuse writes (and leave an older schema unmigrated).
         lock_timeout: Seconds to wait for another process's write before giving up.
 
@@ -163,7 +166,7 @@ class KnowledgeBase:
         seed_from_bundle = False
         if path is None:
             path = default_kb_path()
-            seed_from_bundle = not Path(path).exists()
+            seed_from_bundle = not read_only
         self.read_only = read_only
         self.lock_timeout = lock_timeout
         self._memory = str(path) == ":memory:"
@@ -790,12 +793,29 @@ class KnowledgeBase:
         return recommend(task, space=space, k=k, model=model, exclude=exclude, kb=self, **kwargs)
 
     def _seed_from(self, folder: Path) -> None:
-        if not folder.is_dir() or not (folder / "manifest.json").exists():
+        """Import the bundle in ``folder`` unless this store already holds this very bundle.
+
+        The manifest's digest is kept under ``seeded_bundle`` in ``metahp_meta``, so the
+        default store is seeded once per shipped bundle, whether its file is new or was
+        made earlier by something that never seeded it (an empty store recommends
+        literature defaults only).
+        """
+        manifest = folder / "manifest.json"
+        if not folder.is_dir() or not manifest.exists():
+            return
+        digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+        with self._connection() as con:
+            done = con.execute("SELECT value FROM metahp_meta WHERE key = 'seeded_bundle'").fetchall()
+        if done and done[0][0] == digest:
             return
         try:
             self.import_(folder)
         except Exception as exc:  # the user's store must open even if the shipped seed is damaged
             warnings.warn(f"could not load the bundled knowledge base from {folder}: {exc}", stacklevel=3)
+            return
+        with self._connection(write=True) as con:
+            con.execute("INSERT INTO metahp_meta VALUES ('seeded_bundle', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [digest])
 
 
 def _read_only_views(con: duckdb.DuckDBPyConnection, version: int) -> None:

@@ -51,6 +51,39 @@ def test_default_store_loads_the_seed(tmp_path: Path, monkeypatch: pytest.Monkey
     assert KnowledgeBase().content_hash() == seed.content_hash()
 
 
+def test_default_store_made_without_the_seed_gets_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          seed: KnowledgeBase) -> None:
+    # A default store whose file was made before it was ever seeded (for instance by a
+    # study that opened it by path) holds the user's own trials only.
+    path = tmp_path / "kb.duckdb"
+    mine = KnowledgeBase(path)
+    space = seed.space(seed.tasks()["name"].iloc[0])
+    mine.add_task("my-task", family="mine", space=space, meta_features={"model_params": 1e6})
+    config = {p.name: p.default_value() for p in space.params}
+    mine.add_trials("my-task", [{**config, "objective": 1.0}])
+    mine.close()
+    monkeypatch.setenv("METAHP_KB", str(path))
+    monkeypatch.delenv("METAHP_BUNDLED_KB", raising=False)
+    assert KnowledgeBase(read_only=True).stats()["tasks"] == 1  # a read-only open writes nothing
+    kb = KnowledgeBase()
+    assert set(kb.tasks()["name"]) == set(seed.tasks()["name"]) | {"my-task"}
+    assert kb.count_trials() == seed.count_trials() + 1
+    before = kb.content_hash()
+    kb.close()
+    assert KnowledgeBase().content_hash() == before  # the same bundle is not imported again
+
+    # An upgrade that ships a different bundle adds what it brings that is new.
+    newer = KnowledgeBase(":memory:")
+    newer.import_(SEED)
+    newer.add_task("shipped-later", family="mine", space=space, meta_features={"model_params": 2e6})
+    newer.add_trials("shipped-later", [{**config, "objective": 2.0}])
+    newer.export(tmp_path / "bundle")
+    monkeypatch.setenv("METAHP_BUNDLED_KB", str(tmp_path / "bundle"))
+    kb = KnowledgeBase()
+    assert "shipped-later" in set(kb.tasks()["name"])
+    assert kb.count_trials() == seed.count_trials() + 2
+
+
 def test_build_trains_the_plan_and_resumes(tmp_path: Path) -> None:
     kb = KnowledgeBase(tmp_path / "kb.duckdb")
     report = build(kb, tasks=["markov-high"], n_design=1, n_refine=0, n_repeat=1, executor="inline", budget=4,
