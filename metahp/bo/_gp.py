@@ -111,7 +111,7 @@ def impute_broken(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | None = None,
-           optimize: bool = True) -> object:
+           optimize: bool = True, min_scale: float = 0.0) -> object:
     """Fit a ``SingleTaskGP`` (BoTorch defaults: standardised outcome, RBF kernel with ARD) by marginal likelihood.
 
     Args:
@@ -120,12 +120,16 @@ def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | Non
         init_state: A previous model's ``state_dict`` to start the optimiser from.
         optimize: Optimise the hyperparameters; ``False`` (only with ``init_state``) keeps
             those of ``init_state`` and just conditions the GP on the data.
+        min_scale: The outcome standardisation divides by the targets' standard deviation
+            only where it is at least this; a smaller spread is kept as it is (BoTorch's
+            ``Standardize(min_stdv=...)``), so the GP's amplitude is not shrunk to it.
 
     Returns:
         The fitted model (``eval`` mode).
     """
     import torch
     from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
 
     train_x = torch.as_tensor(features, dtype=torch.float64)
     train_y = torch.as_tensor(residual, dtype=torch.float64).reshape(-1, 1)
@@ -133,7 +137,9 @@ def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | Non
         # Tiny or constant data sets make the input checks and the optimiser chatty; a failed
         # fit keeps the initial hyperparameters, which still give a usable GP.
         warnings.simplefilter("ignore")
-        model = SingleTaskGP(train_x, train_y)
+        transform = Standardize(m=1, min_stdv=min_scale) if min_scale > 0 else None
+        model = (SingleTaskGP(train_x, train_y, outcome_transform=transform) if transform is not None
+                 else SingleTaskGP(train_x, train_y))
         if init_state is not None:
             try:
                 hyper = {k: v for k, v in init_state.items() if not k.startswith(("outcome_transform", "train_"))}
@@ -504,8 +510,15 @@ def propose(
     offset_cand = weight * prior_cand if prior_cand is not None else None
     good_y = y[np.asarray(ok, dtype=bool)]
     best = float(good_y.min()) if good_y.size else float(y.min())
+    # Trials that all tie (a plateau, or all diverged) tell the GP nothing about the scale of
+    # the objective: the residual's spread is then the prior's alone, and standardising by it
+    # would leave the GP sure that nothing beats the plateau by more than the prior's
+    # differences, so the search would follow the prior's ranking across the plateau. It keeps
+    # the copula scale's unit amplitude instead, and the search leaves the plateau.
+    flat = y.size > 1 and float(np.ptp(y)) == 0.0
     with single_thread():
-        model = fit_gp(fmap(X), y - offset_obs, init_state=init_state, optimize=optimize)
+        model = fit_gp(fmap(X), y - offset_obs, init_state=init_state, optimize=optimize,
+                       min_scale=1.0 if flat else 0.0)
         fitted = FittedGP(model=model, best=best, weight=weight)
         scores = log_ei(fitted, fmap(candidates), offset_cand)
     scores = np.where(np.isfinite(scores), scores, -np.inf)

@@ -66,6 +66,24 @@ def test_propose_survives_all_broken_and_constant_data() -> None:
         assert 0 <= idx < 100 and scores.shape == (100,)
 
 
+def test_propose_leaves_a_plateau_the_prior_points_into() -> None:
+    # Every trial so far landed on a plateau (equal values) in the corner the prior favours.
+    # The observations then say nothing about how much better the objective can get; the
+    # GP keeps the copula scale's amplitude and the next pick leaves the plateau's corner
+    # instead of creeping along the prior's ranking next to the tied trials.
+    space = SearchSpace([Float("x", 0.0, 1.0), Float("y", 0.0, 1.0)])
+    X = np.array([[0.0, 0.0], [0.1, 0.05], [0.05, 0.15], [0.15, 0.1], [0.0, 0.2], [0.2, 0.0]])
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 21), np.linspace(0, 1, 21)), -1).reshape(-1, 2)
+    cand = grid[np.min(np.linalg.norm(grid[:, None] - X[None], axis=2), axis=1) > 1e-9]
+    prior = CallablePrior(lambda u: u.sum(axis=1))
+    p_obs, p_cand = prior(X)[0], prior(cand)[0]
+    mu, sd = p_cand.mean(), p_cand.std()
+    idx, _, fitted = propose(space, X, np.ones(len(X)), np.ones(len(X), bool), candidates=cand,
+                             prior_obs=(p_obs - mu) / sd, prior_cand=(p_cand - mu) / sd)
+    assert 0.0 < fitted.weight < 0.5  # the prior has explained nothing, so it fades
+    assert np.min(np.linalg.norm(X - cand[idx], axis=1)) > 0.3
+
+
 def _default_gp(n: int, d: int, seed: int) -> tuple[object, object, object]:
     import torch
     from botorch.models import SingleTaskGP
