@@ -157,8 +157,9 @@ class Study:
             ``ask`` then only returns not-yet-evaluated candidates.
         model: Meta-model name (a key of ``metahp.meta.META_MODELS``).
         name: Persist the study in ``kb`` as task ``study/<name>``; an existing name resumes it.
-        n_initial: Trials before the GP: portfolio size when warm (default 3), Sobol points
-            when cold (default 5).
+        n_initial: Trials before the GP: portfolio size when warm (default 3; up to twice
+            that while the finished trials show fewer distinct values), Sobol points when
+            cold (default 5).
         prune: Let :meth:`Trial.report` stop poor trials (asynchronous successive halving,
             reduction factor 3).
         warm_start: Use the knowledge base for the prior and the portfolio (False: cold GP-BO
@@ -555,7 +556,7 @@ class Study:
         # The initial design fills the first n_initial trials, whatever their origin (enqueued,
         # recorded with add_trial or proposed here).
         n_auto = sum(1 for t in self.trials if t.origin in ("portfolio", "sobol"))
-        if len(self.trials) < self.n_initial and not self._prior_refuted():
+        if self._initial_design_pending(finished, warm) and not self._prior_refuted():
             if warm.portfolio:
                 config = warm.portfolio.pop(0)
                 if self._pool is None:
@@ -569,6 +570,24 @@ class Study:
         if warm.rgpe is not None and finished:
             return self._rgpe_step(rng, finished, warm.rgpe)
         return self._bo_step(rng, finished, warm.prior)
+
+    def _initial_design_pending(self, finished: list[Trial], warm: _Warm) -> bool:
+        """Whether the next trial still belongs to the initial design (portfolio or Sobol points).
+
+        It holds the first ``n_initial`` trials. A warm start's portfolio also goes on, up to
+        ``2 * n_initial`` trials, while the finished trials show fewer than ``n_initial``
+        distinct values: a trial that ties an earlier one (an accuracy on a small evaluation
+        set often does; broken trials all count as one value) tells the rank-based GP nothing
+        the earlier one did not, so the next source-backed hedge is worth more than a GP step.
+        """
+        if len(self.trials) < self.n_initial:
+            return True
+        if not warm.portfolio or len(self.trials) >= 2 * self.n_initial or not finished:
+            return False
+        from metahp.bo._gp import impute_broken
+
+        _, values, ok = self._observations(finished)
+        return len(np.unique(impute_broken(values, ok))) < self.n_initial
 
     def _initial_point(self, rng: np.random.Generator, k: int) -> tuple[dict[str, Any], str, int | None]:
         from scipy.stats import qmc
@@ -714,7 +733,7 @@ class Study:
 
                 target = self.task if not isinstance(self.task, str) or kb.has_task(self.task) else meta
                 # In pool mode the portfolio is picked among the candidates themselves.
-                recs = recommend(target, space=self.space, k=self.n_initial, model=self.model, exclude=exclude,
+                recs = recommend(target, space=self.space, k=2 * self.n_initial, model=self.model, exclude=exclude,
                                  kb=kb, seed=self.seed, family=train_family, candidates=self._pool)
                 portfolio = [self.space.validate(r.config, fill_defaults=True) for r in recs]
             except (ImportError, MetaHPError) as exc:

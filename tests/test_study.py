@@ -9,11 +9,13 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import metahp
 from metahp import Categorical, Float, Int, SearchSpace
 from metahp.bo import CallablePrior
 from metahp.errors import InvalidConfigError, InvalidObjectiveError, MetaHPError
@@ -247,3 +249,27 @@ def test_resume_after_sigkill_loses_no_finished_trial(tmp_path: Path) -> None:
     assert set(stored["source"]) == {"study:crashy"} and set(stored["study_id"]) == {"crashy"}
     with pytest.raises(MetaHPError, match="another search space"):
         Study(SearchSpace([Float("x", 0.0, 2.0)]), kb=kb, name="crashy")
+
+
+def test_portfolio_goes_on_while_the_trials_tie(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METAHP_HOME", str(tmp_path))
+    space = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Float("wd", 0.0, 0.3)])
+    kb = metahp.KnowledgeBase(":memory:")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        configs = space.sample(40, seed=i)
+        kb.add_task(f"src/{i}", family="toy", meta_features={"size": float(i)}, space=space)
+        kb.add_trials(f"src/{i}", [{"config": c, "objective": (np.log10(c["lr"]) + 2.0) ** 2 + c["wd"]
+                                    + 0.01 * rng.standard_normal()} for c in configs])
+
+    def origins(objective: Any) -> list[str]:
+        study = Study(space, task={"size": 1.5}, kb=kb, seed=0)
+        study.optimize(objective, n_trials=7, progress=False)
+        return [t.origin for t in study.trials]
+
+    smooth = origins(lambda c: (np.log10(c["lr"]) + 2.0) ** 2 + c["wd"])
+    assert smooth[:3] == ["portfolio"] * 3 and set(smooth[3:]) == {"gp"}
+    # An accuracy-like objective with few levels: the portfolio's trials tie, so they say less
+    # than three distinct values would, and more of the portfolio comes before the GP (at most 6).
+    coarse = origins(lambda c: float((np.log10(c["lr"]) + 2.0) ** 2 + c["wd"] > 1.0))
+    assert coarse[:6] == ["portfolio"] * 6 and coarse[6] == "gp"
