@@ -178,6 +178,8 @@ class KnowledgeBase:
         if self._memory:
             self._con = duckdb.connect(":memory:")
             create_schema(self._con)
+            if seed_from_bundle:
+                self._seed_from(bundled_kb_dir())
         else:
             assert self.path is not None
             if self.path.is_dir():
@@ -186,10 +188,9 @@ class KnowledgeBase:
 
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
-            with self._connection(write=not read_only):
-                pass  # create, check the version, migrate
-        if seed_from_bundle:
-            self._seed_from(bundled_kb_dir())
+            with self._connection(write=not read_only):  # create, check the version, migrate
+                if seed_from_bundle:  # on this same connection: one open and one lock for the check
+                    self._seed_from(bundled_kb_dir())
 
     # Connections ------------------------------------------------------------------------
     @contextmanager
