@@ -571,6 +571,11 @@ class Study:
             return self._rgpe_step(rng, finished, warm.rgpe)
         return self._bo_step(rng, finished, warm.prior)
 
+    @property
+    def _max_portfolio(self) -> int:
+        """How many portfolio trials a warm start may run while its trials tie (see below)."""
+        return 2 * self.n_initial
+
     def _initial_design_pending(self, finished: list[Trial], warm: _Warm) -> bool:
         """Whether the next trial still belongs to the initial design (portfolio or Sobol points).
 
@@ -582,7 +587,7 @@ class Study:
         """
         if len(self.trials) < self.n_initial:
             return True
-        if not warm.portfolio or len(self.trials) >= 2 * self.n_initial or not finished:
+        if not warm.portfolio or len(self.trials) >= self._max_portfolio or not finished:
             return False
         from metahp.bo._gp import impute_broken
 
@@ -733,7 +738,7 @@ class Study:
 
                 target = self.task if not isinstance(self.task, str) or kb.has_task(self.task) else meta
                 # In pool mode the portfolio is picked among the candidates themselves.
-                recs = recommend(target, space=self.space, k=2 * self.n_initial, model=self.model, exclude=exclude,
+                recs = recommend(target, space=self.space, k=self._max_portfolio, model=self.model, exclude=exclude,
                                  kb=kb, seed=self.seed, family=train_family, candidates=self._pool)
                 portfolio = [self.space.validate(r.config, fill_defaults=True) for r in recs]
             except (ImportError, MetaHPError) as exc:

@@ -130,6 +130,7 @@ def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | Non
     import torch
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
+    from botorch.utils.types import DEFAULT
 
     train_x = torch.as_tensor(features, dtype=torch.float64)
     train_y = torch.as_tensor(residual, dtype=torch.float64).reshape(-1, 1)
@@ -137,9 +138,8 @@ def fit_gp(features: np.ndarray, residual: np.ndarray, *, init_state: dict | Non
         # Tiny or constant data sets make the input checks and the optimiser chatty; a failed
         # fit keeps the initial hyperparameters, which still give a usable GP.
         warnings.simplefilter("ignore")
-        transform = Standardize(m=1, min_stdv=min_scale) if min_scale > 0 else None
-        model = (SingleTaskGP(train_x, train_y, outcome_transform=transform) if transform is not None
-                 else SingleTaskGP(train_x, train_y))
+        model = SingleTaskGP(train_x, train_y,
+                             outcome_transform=Standardize(m=1, min_stdv=min_scale) if min_scale > 0 else DEFAULT)
         if init_state is not None:
             try:
                 hyper = {k: v for k, v in init_state.items() if not k.startswith(("outcome_transform", "train_"))}
