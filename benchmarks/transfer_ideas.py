@@ -57,6 +57,26 @@ A sixth, measured after those (written to ``benchmarks/results/transfer_ideas_3.
    its likelihood on the target's observations; (c) experiment 4's top 3 with Kendall ties
    broken by the continuous Pearson correlation instead of an arbitrary order.
 
+A seventh (``benchmarks/results/transfer_ideas_4.md``, ``--experiments trust``), on the five
+external suites and the four families of the bundled knowledge base, is about the prior
+weight's rule. Its pseudo-count ``c`` is a constant the suites disagree on (``svm`` wanted 1,
+``nmt`` and the bundled language-model families 3), because a rank correlation over the
+three or four trials of a portfolio is mostly noise: one pair the prior orders wrong among
+near-equal recommendations switched the prior off. Rules measured on the target's own
+trials from the third one on:
+
+7. **Measured trust**: (a) ``tau``: the pseudo-count rule alone (:func:`metahp.bo.prior_weight`,
+   ``c = 1``; what shipped before); (b) ``rank``: ``w`` is the share of 128 leave-one-out
+   posterior draws of a GP fitted on the target's trials alone (no prior) that mis-rank more
+   pairs of the target's observations than the prior's mean does (ties count half), RGPE's
+   weighting rule (:mod:`metahp.bo._rgpe`) applied to the prior against the target's own
+   model (:func:`metahp.bo._ranking.ranking_trust`); (c) ``shipped``: the larger of (a) and
+   (b), so the prior fades only when its ranking is poor *and* the target's own GP ranks
+   better; (d) ``loo``: ``w`` in ``[0, 1]`` minimising the leave-one-out squared error of the
+   GP whose mean is ``constant + w * prior`` (closed form for fixed kernel hyperparameters,
+   those of the GP step's fit with (a)'s weight); (e) ``loo-rank``: ``w`` among 0, 1/4, ..., 1
+   minimising the leave-one-out predictions' mis-ranked pairs (the largest on ties).
+
 Experiments 4 to 6 were measured while the prior weight used the plain Kendall tau; it now
 uses a top-weighted one (:func:`metahp.bo.prior_weight`), so a rerun measures every variant,
 and the ``shipped`` baseline, on top of that.
@@ -67,6 +87,7 @@ Usage:
     .venv/bin/python benchmarks/transfer_ideas.py --experiments agreement,amplitude \\
         --out benchmarks/results/transfer_ideas_2.md
     .venv/bin/python benchmarks/transfer_ideas.py --experiments hedges --out benchmarks/results/transfer_ideas_3.md
+    .venv/bin/python benchmarks/transfer_ideas.py --experiments trust --out benchmarks/results/transfer_ideas_4.md
 """
 
 from __future__ import annotations
@@ -189,10 +210,11 @@ def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., An
     from metahp.bo._prior import copula
 
     def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
                 optimize: bool = True) -> tuple[int, np.ndarray, Any]:
         idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                                       prior_cand=prior_cand, init_state=init_state, optimize=optimize)
+                                       prior_cand=prior_cand, init_state=init_state, own_state=own_state,
+                                       optimize=optimize)
         if prior_obs is None or prior_cand is None or "scores" not in _STATE:
             return idx, scores, fitted
         if "D" not in _STATE:  # on the study's standardised prior scale, centred over the sources
@@ -348,7 +370,7 @@ def _agreement_propose(original: Callable[..., Any], k: int, ties: str = "order"
     from metahp.bo._prior import copula
 
     def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
                 optimize: bool = True) -> tuple[int, np.ndarray, Any]:
         good = np.asarray(ok, dtype=bool)
         if prior_obs is not None and prior_cand is not None and "surfaces" in _STATE and good.sum() >= 3:
@@ -368,7 +390,7 @@ def _agreement_propose(original: Callable[..., Any], k: int, ties: str = "order"
             mix = (mix - mix.mean()) / (mix.std() + 1e-12)
             prior_obs, prior_cand = mix[obs], mix[cand]
         return original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs, prior_cand=prior_cand,
-                        init_state=init_state, optimize=optimize)
+                        init_state=init_state, own_state=own_state, optimize=optimize)
 
     return propose
 
@@ -386,10 +408,11 @@ def _hedged_propose(original: Callable[..., Any], share: float) -> Callable[...,
     from metahp.bo._prior import copula
 
     def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
                 optimize: bool = True) -> tuple[int, np.ndarray, Any]:
         idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                                       prior_cand=prior_cand, init_state=init_state, optimize=optimize)
+                                       prior_cand=prior_cand, init_state=init_state, own_state=own_state,
+                                       optimize=optimize)
         if prior_obs is None or prior_cand is None:
             return idx, scores, fitted
         fmap = FeatureMap(space)
@@ -399,6 +422,90 @@ def _hedged_propose(original: Callable[..., Any], share: float) -> Callable[...,
         mixed = np.logaddexp(np.log1p(-share) + scores, np.log(share) + cold_scores)
         mixed = np.where(np.isfinite(mixed), mixed, -np.inf)
         return int(np.argmax(mixed)), mixed, fitted
+
+    return propose
+
+
+@contextmanager
+def _fixed_weight(weight: float) -> Any:
+    """The BO step's prior weight (``metahp.bo._gp._trust``) pinned to ``weight`` for one step."""
+    import metahp.bo._gp as gp_module
+
+    original = gp_module._trust
+    gp_module._trust = lambda *args, **kwargs: (weight, None)
+    try:
+        yield
+    finally:
+        gp_module._trust = original
+
+
+def _rank_trust(space: Any, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray) -> float:
+    """Share of a target-only GP's leave-one-out draws that mis-rank more observed pairs than the prior."""
+    from metahp.bo._encoding import FeatureMap
+    from metahp.bo._gp import fit_gp, single_thread
+    from metahp.bo._ranking import loo_draws, misranked
+
+    with single_thread():
+        target = fit_gp(FeatureMap(space)(X[good]), y[good])
+    draws = loo_draws(target, 128, np.random.default_rng(len(y)))
+    target_loss = misranked(draws, y[good])
+    prior_loss = misranked(prior_obs[good][None, :], y[good])[0]
+    return float(np.mean(prior_loss < target_loss) + 0.5 * np.mean(prior_loss == target_loss))
+
+
+def _loo_trust(space: Any, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
+               init_state: Any, optimize: bool, ranked: bool) -> float:
+    """The prior weight that minimises the GP's leave-one-out error (squared, or mis-ranked pairs).
+
+    The kernel is the GP step's fit with the pseudo-count rule's weight; for that kernel the
+    leave-one-out residuals are linear in ``w``: ``e(w) = D^-1 K^-1 (y - c - w p)``.
+    """
+    import torch
+
+    from metahp.bo._encoding import FeatureMap
+    from metahp.bo._gp import fit_gp, single_thread
+    from metahp.bo._prior import prior_weight
+    from metahp.bo._ranking import misranked
+
+    shipped = prior_weight(prior_obs[good], y[good])  # the rank-correlation rule alone
+    with single_thread():
+        model: Any = fit_gp(FeatureMap(space)(X), y - shipped * prior_obs, init_state=init_state, optimize=optimize)
+    with torch.no_grad():
+        x = model.train_inputs[0]
+        cov = model.covar_module(x).to_dense() + torch.diag(model.likelihood.noise.reshape(-1).expand(x.shape[0]))
+        inv = torch.linalg.inv(cov).numpy()
+        scale = float(model.outcome_transform.stdvs.reshape(-1)[0])
+        loc = float(model.outcome_transform.means.reshape(-1)[0])
+        constant = float(model.mean_module.constant)
+    ys, ps, diag = (y - loc) / scale, prior_obs / scale, np.diag(inv)
+    a, b = ((inv @ (ys - constant)) / diag)[good], ((inv @ ps) / diag)[good]
+    if not ranked:
+        return float(np.clip(a @ b / max(float(b @ b), 1e-12), 0.0, 1.0))
+    grid = np.linspace(0.0, 1.0, 5)
+    losses = np.array([misranked((ys[good] - (a - w * b))[None, :], ys[good])[0] for w in grid])
+    return float(grid[np.flatnonzero(losses == losses.min())].max())
+
+
+def _trust_propose(original: Callable[..., Any], rule: str) -> Callable[..., Any]:
+    """``metahp.bo._gp.propose`` with the prior weight measured by ``rule`` (``rank``, ``loo``, ``loo-rank``)."""
+    from metahp.bo._gp import impute_broken
+    from metahp.bo._prior import copula
+
+    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
+                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+        good = np.asarray(ok, dtype=bool)
+        if prior_obs is None or prior_cand is None or good.sum() < 3:
+            return original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
+                            prior_cand=prior_cand, init_state=init_state, own_state=own_state, optimize=optimize)
+        y = copula(impute_broken(values, ok))
+        if rule == "rank":
+            weight = _rank_trust(space, X, y, good, prior_obs)
+        else:
+            weight = _loo_trust(space, X, y, good, prior_obs, init_state, optimize, ranked=rule == "loo-rank")
+        with _fixed_weight(weight):
+            return original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
+                            prior_cand=prior_cand, init_state=init_state, own_state=own_state, optimize=optimize)
 
     return propose
 
@@ -428,10 +535,11 @@ def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
     from metahp.bo._prior import copula
 
     def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None,
+                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
                 optimize: bool = True) -> tuple[int, np.ndarray, Any]:
         idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                                       prior_cand=prior_cand, init_state=init_state, optimize=optimize)
+                                       prior_cand=prior_cand, init_state=init_state, own_state=own_state,
+                                       optimize=optimize)
         if prior_obs is None or prior_cand is None or "surfaces" not in _STATE or np.sum(ok) < 3:
             return idx, scores, fitted
         S, obs, cand = _STATE["surfaces"], _rows_of(X), _rows_of(candidates)
@@ -477,14 +585,15 @@ def _variant(variant: str) -> Any:
 
     ``shipped``; ``top<k>-kb``, ``top<k>-near``, ``top<k>-pred``, ``top<k>-pearson`` (agreement
     prior; ``-pearson`` breaks Kendall ties by Pearson correlation); ``floor``; ``hedge`` (half
-    the EI from a cold GP); ``bma`` (model average over prior means).
+    the EI from a cold GP); ``bma`` (model average over prior means); ``tau``, ``rank``,
+    ``loo``, ``loo-rank`` (experiment 7's measured trust).
     """
     import botorch.models.gp_regression as botorch_gp
     from botorch.models.transforms.outcome import Standardize
 
     import metahp.bo._gp as gp_module
 
-    propose, standardize = gp_module.propose, botorch_gp.Standardize
+    propose, standardize, ranking = gp_module.propose, botorch_gp.Standardize, gp_module.ranking_trust
     if variant.startswith("top"):
         k, _, ties = variant[3:].partition("-")
         gp_module.propose = _agreement_propose(propose, int(k), "pearson" if ties == "pearson" else "order")
@@ -492,6 +601,10 @@ def _variant(variant: str) -> Any:
         gp_module.propose = _hedged_propose(propose, 0.5)
     elif variant == "bma":
         gp_module.propose = _source_bma_propose(propose)
+    elif variant in ("rank", "loo", "loo-rank"):
+        gp_module.propose = _trust_propose(propose, variant)
+    elif variant == "tau":
+        gp_module.ranking_trust = lambda *args, **kwargs: 0.0
     elif variant == "floor":
         # fit_gp as shipped, but the SingleTaskGP's default outcome standardisation divides by
         # max(std, 1): Standardize's own floor (min_stdv) replaces a smaller std by 1.
@@ -500,6 +613,7 @@ def _variant(variant: str) -> Any:
         yield
     finally:
         gp_module.propose, botorch_gp.Standardize = propose, standardize  # type: ignore[misc]
+        gp_module.ranking_trust = ranking
 
 
 def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: int) -> np.ndarray:
@@ -535,7 +649,8 @@ def main() -> None:
                         default=os.environ.get("METAHP_EXTERNAL", str(ROOT.parent / "shared" / "external")))
     parser.add_argument("--neighbours", type=int, default=10)
     parser.add_argument("--experiments", default="trend,covariance,weight",
-                        help="comma-separated subset of trend, covariance, weight, agreement, amplitude, hedges")
+                        help="comma-separated subset of trend, covariance, weight, agreement, amplitude, hedges, "
+                        "trust")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "transfer_ideas.md"))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -595,7 +710,7 @@ def main() -> None:
                     "steplaw-dense": (50, 2)},
                    [("metahp (c = 3)", False, "c=3"), ("c = 1", False, "c=1"),
                     ("w = 0 after the portfolio", False, "w=0")])
-    if chosen & {"agreement", "amplitude", "hedges"}:
+    if chosen & {"agreement", "amplitude", "hedges", "trust"}:
         target = _svm_target()
         lines += ["", "Against the shipped Study (pseudo-count c = 1, the baseline rows `shipped`); the last column is "
                   f"the first T <= 20 at which the mean reaches {target:.4f}, cold GP's mean regret at T = 50 in the "
@@ -634,6 +749,22 @@ def main() -> None:
             variant_rows("### The cold-GP EI hedge on the other suites",
                          {"fcnet": (50, 5), "hpobench-mlp": (50, 5), "nmt": (50, 5), "steplaw-dense": (50, 5)},
                          [("shipped", "shipped"), ("EI half from a cold GP", "hedge")])
+        if "trust" in chosen:
+            from metahp._paths import bundled_kb_dir
+            from metahp.kb import KnowledgeBase
+
+            bundled = Path(folder) / "bundled.duckdb"  # the knowledge base metahp ships, and only it
+            with KnowledgeBase(bundled) as kb:
+                kb.import_(bundled_kb_dir())
+            for family in ("cls-scratch", "lm-arch", "lm-synthetic", "lm-text"):
+                suites[family] = load_suite(bundled, family)
+            variant_rows("## 7. Measured trust instead of the pseudo-count alone",
+                         {name: (50, 5) for name in suites},
+                         [("tau: pseudo-count rule alone (before)", "tau"),
+                          ("shipped: the larger of tau and rank", "shipped"),
+                          ("rank: prior against a target-only GP", "rank"),
+                          ("loo: least leave-one-out squared error", "loo"),
+                          ("loo-rank: fewest leave-one-out mis-ranked pairs", "loo-rank")])
     lines += ["", f"Whole run {time.perf_counter() - started:.0f} s on one process."]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")

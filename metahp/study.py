@@ -5,7 +5,8 @@ what you report (:meth:`Study.tell`). Without a knowledge base it is a plain GP-
 scrambled-Sobol points, then a BoTorch GP with LogEI. With one, the first trials are the
 recommender's portfolio for the task, and afterwards the GP's prior mean is the
 meta-model's prediction, shrunk towards zero as far as the target's own trials contradict
-it (:func:`metahp.bo.prior_weight`).
+it and a GP on those trials alone ranks them better (:func:`metahp.bo.prior_weight`,
+:func:`metahp.bo.ranking_trust`).
 
 Example:
     >>> from metahp import SearchSpace, Float, Study
@@ -227,6 +228,7 @@ class Study:
         self._lock = threading.RLock()
         self._warm: _Warm | None = _Warm(prior=prior, note="user prior") if prior is not None else None
         self._gp_state: dict | None = None
+        self._own_state: dict | None = None  # the GP on the target's trials alone that the prior is judged against
         self._gp_fitted_at: int | None = None
         self._prior_scale: tuple[float, float] | None = None
         self._pool: pd.DataFrame | None = None
@@ -638,8 +640,11 @@ class Study:
         else:
             optimize = self._gp_state is None or refit_due(len(X), self._gp_fitted_at)
             idx, scores, fitted = propose(self.space, X, values, ok, candidates=cand, prior_obs=prior_obs,
-                                          prior_cand=prior_cand, init_state=self._gp_state, optimize=optimize)
+                                          prior_cand=prior_cand, init_state=self._gp_state,
+                                          own_state=self._own_state, optimize=optimize)
             self._gp_state = fitted.model.state_dict()  # type: ignore[attr-defined]
+            if fitted.own is not None:
+                self._own_state = fitted.own.state_dict()  # type: ignore[attr-defined]
             if optimize:
                 self._gp_fitted_at = len(X)
             finite = scores[np.isfinite(scores)]

@@ -18,6 +18,7 @@ from metahp.bo._gp import (
     standardize_prior,
 )
 from metahp.bo._prior import PRIOR_PSEUDO_COUNT, CallablePrior, MetaModelPrior, Prior, copula, prior_weight
+from metahp.bo._ranking import ranking_trust
 from metahp.bo._rgpe import RGPE, SourceData, ranking_weights
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Prior",
     "copula",
     "prior_weight",
+    "ranking_trust",
     "RGPE",
     "SourceData",
     "ranking_weights",

@@ -5,7 +5,8 @@ Data are the target's own trials, encoded in the unit cube and mapped to GP feat
 copula (ranks -> normal quantiles), which makes the GP indifferent to the objective's
 units and to a few huge losses. With a prior, the GP (BoTorch ``SingleTaskGP``) models the
 residual ``y - w * s(x)``, where ``s`` is the prior mean standardised over a reference set
-and ``w`` the measured trust (:func:`~metahp.bo.prior_weight`); the residual posterior
+and ``w`` the measured trust (the larger of :func:`~metahp.bo.prior_weight` and
+:func:`~metahp.bo.ranking_trust`); the residual posterior
 plus ``w * s(x)`` is the posterior of ``y``. Expected improvement of ``y`` below ``best``
 equals expected improvement of the residual below ``best - w * s(x)``, so BoTorch's
 ``LogExpectedImprovement`` is used unchanged with a per-candidate ``best_f``.
@@ -29,6 +30,7 @@ import numpy as np
 
 from metahp.bo._encoding import FeatureMap, snap
 from metahp.bo._prior import Prior, copula, prior_weight
+from metahp.bo._ranking import ranking_trust
 from metahp.space import Categorical, SearchSpace
 
 __all__ = ["FittedGP", "fit_gp", "fit_hyperparameters", "neg_log_marginal_likelihood", "log_ei", "candidate_points",
@@ -67,11 +69,14 @@ class FittedGP:
         model: The BoTorch ``SingleTaskGP`` on the residual (``n x f`` features).
         best: Best (lowest) normalised observation.
         weight: Trust in the prior used for this fit (0 without a prior).
+        own: The GP fitted on the observations alone that the trust was measured against
+            (None where it was not needed).
     """
 
     model: object
     best: float
     weight: float
+    own: object | None = None
 
 
 @contextmanager
@@ -481,6 +486,7 @@ def propose(
     prior_obs: np.ndarray | None = None,
     prior_cand: np.ndarray | None = None,
     init_state: dict | None = None,
+    own_state: dict | None = None,
     optimize: bool = True,
 ) -> tuple[int, np.ndarray, FittedGP]:
     """One BO step: fit the GP on the observations and pick the candidate of highest LogEI.
@@ -494,8 +500,10 @@ def propose(
         prior_obs: ``n`` standardised prior means at ``X`` (None: no prior).
         prior_cand: ``m`` standardised prior means at the candidates.
         init_state: Hyperparameters of the previous fit, to start from.
+        own_state: Hyperparameters of the previous step's GP on the observations alone
+            (``FittedGP.own``), reused when ``optimize`` is False.
         optimize: Re-optimise the hyperparameters (see :func:`refit_due`); ``False`` reuses
-            ``init_state``'s.
+            ``init_state``'s and ``own_state``'s.
 
     Returns:
         ``(index into candidates, LogEI of all candidates (m), the fitted GP)``.
@@ -503,9 +511,9 @@ def propose(
     fmap = FeatureMap(space)
     y = copula(impute_broken(values, ok))
     weight = 0.0
+    own = None
     if prior_obs is not None and prior_cand is not None:
-        good = np.asarray(ok, dtype=bool)
-        weight = prior_weight(prior_obs[good], y[good]) if good.sum() >= 3 else 1.0
+        weight, own = _trust(fmap, X, y, np.asarray(ok, dtype=bool), prior_obs, own_state, optimize)
     offset_obs = weight * prior_obs if prior_obs is not None else np.zeros(len(y))
     offset_cand = weight * prior_cand if prior_cand is not None else None
     good_y = y[np.asarray(ok, dtype=bool)]
@@ -519,10 +527,35 @@ def propose(
     with single_thread():
         model = fit_gp(fmap(X), y - offset_obs, init_state=init_state, optimize=optimize,
                        min_scale=1.0 if flat else 0.0)
-        fitted = FittedGP(model=model, best=best, weight=weight)
+        fitted = FittedGP(model=model, best=best, weight=weight, own=own)
         scores = log_ei(fitted, fmap(candidates), offset_cand)
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     return int(np.argmax(scores)), scores, fitted
+
+
+def _trust(fmap: FeatureMap, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
+           own_state: dict | None, optimize: bool) -> tuple[float, object | None]:
+    """The prior's weight in one step, and the GP on the observations alone if one was fitted.
+
+    The larger of two measurements on the usable observations (all of the prior's weight
+    below three): :func:`~metahp.bo.prior_weight` (how well the prior ranks them, against a
+    pseudo-count of belief) and :func:`~metahp.bo._ranking.ranking_trust` (how often the
+    prior ranks them better than a GP fitted on them alone). So the prior fades only when it
+    ranks the target's trials badly *and* the target's own model ranks them better: a few
+    trials that the prior happens to order wrongly, which a GP on three or four points cannot
+    order either, no longer switch it off, while a prior that the target's own data refute
+    still goes.
+    """
+    if good.sum() < 3:
+        return 1.0, None
+    weight = prior_weight(prior_obs[good], y[good])
+    if weight >= 1.0:
+        return weight, None
+    with single_thread():
+        own = fit_gp(fmap(X[good]), y[good], init_state=None if optimize else own_state, optimize=optimize)
+        # Seeded by the number of observations: the same trials give the same weight.
+        trust = ranking_trust(prior_obs[good], y[good], own, np.random.default_rng(len(y)))
+    return max(weight, trust), own
 
 
 def standardize_prior(prior: Prior, reference: np.ndarray) -> tuple[float, float]:

@@ -9,7 +9,10 @@ target's own normalised observations around ``weight * prior_mean``.
 top-weighted Kendall rank correlation between the prior's mean and the observations is
 tracked and the prior is shrunk towards zero, reaching zero when the two are
 anti-correlated. A knowledge base that points the wrong way therefore costs at most the
-first few trials.
+first few trials. The BO step keeps the larger of that weight and a second measurement,
+how often the prior ranks the observations better than a GP fitted on them alone
+(:func:`metahp.bo.ranking_trust`), so that a few trials the prior happens to order wrongly,
+which the target's own model cannot order either, do not switch it off.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import numpy as np
 from metahp.bo._encoding import FeatureMap
 from metahp.bo._gp import fit_gp, impute_broken, refit_due, single_thread
 from metahp.bo._prior import copula
+from metahp.bo._ranking import loo_draws, misranked
 from metahp.space import SearchSpace
 
 __all__ = ["SourceData", "RGPE", "ranking_weights"]
@@ -54,33 +55,6 @@ class SourceData:
     name: str
     X: np.ndarray
     y: np.ndarray
-
-
-def _loo_draws(model: object, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Leave-one-out predictive draws (``S x n``) of a fitted exact GP at its own training points."""
-    import torch
-
-    m = model  # a SingleTaskGP in eval mode
-    x = m.train_inputs[0]  # type: ignore[attr-defined]
-    y = m.train_targets  # type: ignore[attr-defined]
-    with torch.no_grad():
-        k = m.covar_module(x).to_dense()  # type: ignore[attr-defined]
-        noise = m.likelihood.noise.reshape(-1)  # type: ignore[attr-defined]
-        k = k + torch.diag(noise.expand(k.shape[0]))
-        kinv = torch.linalg.inv(k)
-        mean_c = m.mean_module(x)  # type: ignore[attr-defined]
-        alpha = kinv @ (y - mean_c)
-        diag = torch.diagonal(kinv)
-        mu = (y - alpha / diag).numpy()
-        sd = torch.sqrt(1.0 / diag).numpy()
-    return mu[None, :] + sd[None, :] * rng.standard_normal((n_samples, mu.shape[0]))
-
-
-def _misranked(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Number of mis-ranked pairs of ``y`` in each row of ``draws`` (``S x n`` -> ``S``)."""
-    below = y[:, None] < y[None, :]
-    pred = draws[:, :, None] < draws[:, None, :]
-    return (pred ^ below[None, :, :]).sum(axis=(1, 2))
 
 
 def ranking_weights(source_draws: Sequence[np.ndarray], target_draws: np.ndarray | None, y: np.ndarray,
@@ -108,9 +82,9 @@ def ranking_weights(source_draws: Sequence[np.ndarray], target_draws: np.ndarray
         weights = np.zeros(n_models)
         weights[: max(1, n_models - 1)] = 1.0
         return weights / weights.sum()
-    losses = [_misranked(d, y) for d in source_draws]
+    losses = [misranked(d, y) for d in source_draws]
     s = losses[0].shape[0] if losses else (target_draws.shape[0] if target_draws is not None else 1)
-    target_loss = _misranked(target_draws, y) if target_draws is not None else np.full(s, np.iinfo(np.int64).max)
+    target_loss = misranked(target_draws, y) if target_draws is not None else np.full(s, np.iinfo(np.int64).max)
     table = np.vstack([*losses, target_loss]).astype(float)  # models x S
     if target_draws is not None:
         cutoff = np.percentile(target_loss, 95)
@@ -212,7 +186,7 @@ class RGPE:
             self._target_state = target.state_dict()  # type: ignore[attr-defined]
             if optimize:
                 self._target_fitted_at = len(y)
-            target_draws = _loo_draws(target, self.n_samples, rng)
+            target_draws = loo_draws(target, self.n_samples, rng)
         self.weights = ranking_weights(source_draws, target_draws, y, rng)
         self._target = target
         self._best = float(y[np.asarray(ok, dtype=bool)].min()) if np.any(ok) else float(y.min())

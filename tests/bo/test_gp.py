@@ -33,6 +33,31 @@ def test_prior_weight_counts_the_top_ranks_most() -> None:
     assert prior_weight(wrong_at_top, y) < 0.7
 
 
+def test_propose_keeps_a_prior_that_the_tasks_own_gp_cannot_outrank() -> None:
+    # Five trials on a rough objective: the prior gets their best one wrong, so its rank
+    # correlation alone would switch it off, but a GP fitted on the five cannot rank them
+    # better, so the prior keeps the share of weight it earns against that GP.
+    space = SearchSpace([Float("x", 0.0, 1.0), Float("y", 0.0, 1.0)])
+    X = np.array([[0.1, 0.9], [0.9, 0.1], [0.5, 0.5], [0.2, 0.3], [0.7, 0.75]])
+    values = np.sin(40 * X[:, 0]) + np.cos(37 * X[:, 1])
+    y = copula(values)
+    prior_obs = np.array([2.0, 3.0, 1.0, 0.0, 4.0])[np.argsort(np.argsort(y))]
+    cand = np.random.default_rng(0).random((50, 2))
+    prior_cand = np.random.default_rng(1).standard_normal(50)
+    assert prior_weight(prior_obs, y) == 0.0
+    _, _, fitted = propose(space, X, values, np.ones(5, bool), candidates=cand, prior_obs=prior_obs,
+                           prior_cand=prior_cand)
+    assert fitted.own is not None and 0.1 < fitted.weight < 1.0
+    # A later step that keeps the hyperparameters conditions the same GPs on the data again.
+    _, _, again = propose(space, X, values, np.ones(5, bool), candidates=cand, prior_obs=prior_obs,
+                          prior_cand=prior_cand, init_state=fitted.model.state_dict(),  # type: ignore[attr-defined]
+                          own_state=fitted.own.state_dict(), optimize=False)  # type: ignore[attr-defined]
+    assert again.weight == fitted.weight
+    # A prior that ranks the trials as they came needs no second GP.
+    _, _, agreed = propose(space, X, values, np.ones(5, bool), candidates=cand, prior_obs=y, prior_cand=prior_cand)
+    assert agreed.weight == 1.0 and agreed.own is None
+
+
 def test_copula_and_imputation() -> None:
     v = impute_broken(np.array([1.0, np.nan, 3.0, 2.0]), np.array([True, False, True, True]))
     assert v[1] > 3.0
