@@ -712,7 +712,10 @@ def main() -> None:
                     ("w = 0 after the portfolio", False, "w=0")])
     if chosen & {"agreement", "amplitude", "hedges", "trust"}:
         target = _svm_target()
-        lines += ["", "Against the shipped Study (pseudo-count c = 1, the baseline rows `shipped`); the last column is "
+        baseline = ("Rows `tau` are the Study as it was before experiment 7 (the pseudo-count rule alone, c = 1), "
+                    "rows `shipped` the Study as shipped now" if "trust" in chosen
+                    else "Against the shipped Study (pseudo-count c = 1, the baseline rows `shipped`)")
+        lines += ["", f"{baseline}; the last column is "
                   f"the first T <= 20 at which the mean reaches {target:.4f}, cold GP's mean regret at T = 50 in the "
                   "committed svm run (5 seeds), '-' where it does not."]
         header2 = header.replace("T=20 |", "T=20 | reaches |")

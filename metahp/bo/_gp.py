@@ -539,7 +539,7 @@ def _trust(fmap: FeatureMap, X: np.ndarray, y: np.ndarray, good: np.ndarray, pri
 
     The larger of two measurements on the usable observations (all of the prior's weight
     below three): :func:`~metahp.bo.prior_weight` (how well the prior ranks them, against a
-    pseudo-count of belief) and :func:`~metahp.bo._ranking.ranking_trust` (how often the
+    pseudo-count of belief) and :func:`~metahp.bo.ranking_trust` (how often the
     prior ranks them better than a GP fitted on them alone). So the prior fades only when it
     ranks the target's trials badly *and* the target's own model ranks them better: a few
     trials that the prior happens to order wrongly, which a GP on three or four points cannot

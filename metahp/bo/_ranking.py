@@ -59,11 +59,11 @@ def ranking_trust(prior_mean: np.ndarray, observed: np.ndarray, own_model: objec
 
     RGPE's weighting rule for two models: the prior's mean and ``n_samples`` leave-one-out
     draws of ``own_model`` (a GP fitted on ``observed`` alone) are each scored by the pairs
-    of observations they put in the wrong order (:func:`misranked`); the result is the share of draws that
-    mis-rank more pairs than the prior, ties counting half. With a handful of observations
-    the task's own GP ranks them little better than chance, so a prior that is not
-    anti-correlated keeps most of its weight; once the GP has learnt the task, the prior keeps
-    it only where it still ranks better.
+    of observations they put in the wrong order (:func:`misranked`); the result is the share
+    of draws that mis-rank more pairs than the prior, ties counting half. With a handful of
+    observations the task's own GP ranks them little better than chance, so a prior that is
+    not anti-correlated keeps most of its weight; once the GP has learnt the task, the prior
+    keeps it only where it still ranks better.
 
     Args:
         prior_mean: The prior's means at the observed points (``n``).
