@@ -593,7 +593,7 @@ class Study:
             return False
         from metahp.bo._gp import impute_broken
 
-        _, values, ok = self._observations(finished)
+        values, ok = self._values(finished)
         return len(np.unique(impute_broken(values, ok))) < self.n_initial
 
     def _initial_point(self, rng: np.random.Generator, k: int) -> tuple[dict[str, Any], str, int | None]:
@@ -675,11 +675,15 @@ class Study:
 
     def _observations(self, finished: list[Trial]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encoded points (``n x d``), minimised values (NaN where none) and the usable-value mask."""
-        sign = 1.0 if self.direction == "minimize" else -1.0
         X = self.space.encode_many([t.config for t in finished]) if finished else np.zeros((0, self.space.dim))
+        return (X, *self._values(finished))
+
+    def _values(self, finished: list[Trial]) -> tuple[np.ndarray, np.ndarray]:
+        """Minimised values (NaN where none) and the usable-value mask, without encoding the configurations."""
+        sign = 1.0 if self.direction == "minimize" else -1.0
         values = np.array([sign * t.value if t.value is not None else np.nan for t in finished], dtype=float)
         ok = np.array([t.status == "ok" and t.value is not None for t in finished], dtype=bool)
-        return X, values, ok
+        return values, ok
 
     def _drop_near_taken(self, cand: np.ndarray) -> np.ndarray:
         taken = [t for t in self.trials]

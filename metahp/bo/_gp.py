@@ -509,11 +509,12 @@ def propose(
         ``(index into candidates, LogEI of all candidates (m), the fitted GP)``.
     """
     fmap = FeatureMap(space)
+    features = fmap(X)
     y = copula(impute_broken(values, ok))
     weight = 0.0
     own = None
     if prior_obs is not None and prior_cand is not None:
-        weight, own = _trust(fmap, X, y, np.asarray(ok, dtype=bool), prior_obs, own_state, optimize)
+        weight, own = _trust(features, y, np.asarray(ok, dtype=bool), prior_obs, own_state, optimize)
     offset_obs = weight * prior_obs if prior_obs is not None else np.zeros(len(y))
     offset_cand = weight * prior_cand if prior_cand is not None else None
     good_y = y[np.asarray(ok, dtype=bool)]
@@ -525,7 +526,7 @@ def propose(
     # the copula scale's unit amplitude instead, and the search leaves the plateau.
     flat = y.size > 1 and float(np.ptp(y)) == 0.0
     with single_thread():
-        model = fit_gp(fmap(X), y - offset_obs, init_state=init_state, optimize=optimize,
+        model = fit_gp(features, y - offset_obs, init_state=init_state, optimize=optimize,
                        min_scale=1.0 if flat else 0.0)
         fitted = FittedGP(model=model, best=best, weight=weight, own=own)
         scores = log_ei(fitted, fmap(candidates), offset_cand)
@@ -533,7 +534,7 @@ def propose(
     return int(np.argmax(scores)), scores, fitted
 
 
-def _trust(fmap: FeatureMap, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
+def _trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
            own_state: dict | None, optimize: bool) -> tuple[float, object | None]:
     """The prior's weight in one step, and the GP on the observations alone if one was fitted.
 
@@ -552,7 +553,7 @@ def _trust(fmap: FeatureMap, X: np.ndarray, y: np.ndarray, good: np.ndarray, pri
     if weight >= 1.0:
         return weight, None
     with single_thread():
-        own = fit_gp(fmap(X[good]), y[good], init_state=None if optimize else own_state, optimize=optimize)
+        own = fit_gp(features[good], y[good], init_state=None if optimize else own_state, optimize=optimize)
         # Seeded by the number of observations: the same trials give the same weight.
         trust = ranking_trust(prior_obs[good], y[good], own, np.random.default_rng(len(y)))
     return max(weight, trust), own
