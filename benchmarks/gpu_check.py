@@ -46,8 +46,8 @@ def main() -> int:
 
     import transformers
 
-    from metahp import tasks
     from metahp.runner import run_trial
+    from metahp.runner import suite as tasks
 
     base = tasks.get(args.task)
     if base.kind != "causal-lm":

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="metahp-speed-")
     os.environ["METAHP_HOME"] = tmp
     from metahp.meta import cache_info, clear_memory_cache
-    from metahp.recommend import recommend
+    from metahp.recommender import recommend
 
     t0 = time.perf_counter()
     kb = build_kb(os.path.join(tmp, "kb.duckdb"), args.tasks, args.trials)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from metahp import tasks
 from metahp.runner import run_trial
+from metahp.runner import suite as tasks
 from metahp.runner._models import build_model
 from metahp.runner._train import (
     _BATCHES,

@@ -328,7 +328,7 @@ def _replay(suite: Any, budget: int, seeds: int, n_tasks: int,
 
 def _source_scores(fitted: Any, unit: np.ndarray, sources: Any, recorded: bool = True) -> np.ndarray:
     """Source tasks' scores at the pool (``len(sources) x m``): recorded where they are, else predicted."""
-    from metahp.recommend import _task_meta
+    from metahp.recommender import _task_meta
 
     predicted = np.asarray(fitted.model.predict_tasks([_task_meta(fitted, int(i)) for i in sources], unit)[0])
     if not recorded:

@@ -54,7 +54,7 @@ def pool_of(kb, task: str, space):
 
 
 def evaluate_task(kb, family: str, task: str, model: str) -> dict:
-    from metahp.recommend import recommend
+    from metahp.recommender import recommend
 
     space = kb.space(task)
     encoded, y = pool_of(kb, task, space)

@@ -21,12 +21,12 @@ _LAZY: dict[str, str] = {
     "run_trial": "metahp.runner",
     "TrialResult": "metahp.runner",
     "run_many": "metahp.runner",
-    "recommend": "metahp.recommend",
-    "Recommendation": "metahp.recommend",
+    "recommend": "metahp.recommender",
+    "Recommendation": "metahp.recommender",
     "Study": "metahp.study",
     "Trial": "metahp.study",
-    "verify": "metahp.verify",
-    "tasks": "metahp.tasks",
+    "verify": "metahp.app",
+    "tasks": "metahp.runner.suite",
 }
 
 __all__ = ["Categorical", "Float", "Int", "SearchSpace", "errors", "__version__", *_LAZY]

@@ -743,7 +743,7 @@ class Study:
         portfolio: list[dict[str, Any]] = []
         if self.n_initial > 0:
             try:
-                from metahp.recommend import recommend
+                from metahp.recommender import recommend
 
                 target = self.task if not isinstance(self.task, str) or kb.has_task(self.task) else meta
                 # In pool mode the portfolio is picked among the candidates themselves.
@@ -929,7 +929,7 @@ def _resolve_task(task: Any, kb: KnowledgeBase | None) -> tuple[dict[str, float]
         if kb is not None and kb.has_task(task):
             info = kb.task_info(task)
             return dict(info.meta_features), info.family, info.name
-        from metahp.tasks import get as get_builtin
+        from metahp.runner.suite import get as get_builtin
 
         try:
             spec: Any = get_builtin(task)

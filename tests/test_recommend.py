@@ -13,7 +13,7 @@ import metahp
 from metahp import Categorical, Float, Int, SearchSpace
 from metahp.errors import MetaHPError, UnknownTaskError
 from metahp.meta import cache_info, clear_memory_cache
-from metahp.recommend import Recommender, literature_defaults, recommend
+from metahp.recommender import Recommender, literature_defaults, recommend
 
 _spec = importlib.util.spec_from_file_location("meta_synthetic", Path(__file__).parent / "meta" / "meta_synthetic.py")
 assert _spec is not None and _spec.loader is not None
@@ -155,8 +155,8 @@ def test_task_forms_and_bad_input(kb):
         recommend("synth/3", model="xgb", kb=kb)
 
 
-def test_knowledge_base_recommend_delegates(kb):
-    via_kb = kb.recommend("synth/3", k=2, exclude=["synth/3"])
+def test_public_recommend_delegates_to_the_recommender(kb):
+    via_kb = recommend("synth/3", k=2, exclude=["synth/3"], kb=kb)
     direct = Recommender(kb).recommend("synth/3", k=2, exclude=["synth/3"])
     assert [r.config for r in via_kb] == [r.config for r in direct]
 
@@ -229,7 +229,7 @@ def test_bad_candidates_raise_typed_errors(kb):
 
 def test_cli_builtin_task_and_candidates_file(tmp_path, capsys):
     from metahp.cli import main
-    from metahp.tasks import get
+    from metahp.runner.suite import get
 
     # docs-m is a built-in task the bundled store leaves out: its meta-features, family and space are used.
     assert main(["recommend", "--task", "docs-m", "-k", "2", "--json"]) == 0

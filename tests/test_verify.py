@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from metahp import KnowledgeBase
 from metahp._paths import bundled_kb_dir
-from metahp.verify import verify
+from metahp.app import verify
 
 
 def test_verify_trains_stores_and_compares() -> None:

@@ -60,7 +60,7 @@ class MetaHPZeroShot(Method):
 
     def prepare(self, suite: Suite, target: TaskPool) -> Any:
         """Ask the recommender once per target: it is deterministic and takes no feedback."""
-        from metahp.recommend import recommend
+        from metahp.recommender import recommend
 
         k = min(self.budget, target.size)
         with warnings.catch_warnings():

@@ -130,7 +130,7 @@ def _tasks(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     import platform
 
-    from metahp.kb.build import build, datasheet, write_shards
+    from metahp.app import build, datasheet, write_shards
 
     kb = open_kb(args)
     started = time.perf_counter()

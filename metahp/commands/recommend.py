@@ -70,7 +70,7 @@ def _parse_meta(text: str | None) -> dict[str, float]:
 def _run(args: argparse.Namespace) -> int:
     from metahp.commands.kb import open_kb
     from metahp.errors import MetaHPError
-    from metahp.recommend import Recommender
+    from metahp.recommender import Recommender
 
     if args.k < 1:
         raise MetaHPError(f"-k must be at least 1, got {args.k}")
@@ -80,10 +80,10 @@ def _run(args: argparse.Namespace) -> int:
     family = args.family
     builtin = None
     if args.task and not kb.has_task(args.task):
-        from metahp import tasks
+        from metahp.runner import suite as tasks
 
         if args.task in tasks.names():
-            from metahp.verify import task_spec_of
+            from metahp.app import task_spec_of
 
             builtin = task_spec_of(args.task)  # its meta-features, family and space
     if builtin is not None:

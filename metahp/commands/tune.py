@@ -14,8 +14,8 @@ def _tune(args: argparse.Namespace) -> int:
     import threading
 
     from metahp.runner import TrialPool
+    from metahp.runner.suite import get
     from metahp.study import Study
-    from metahp.tasks import get
 
     task = get(args.task)
     pool = TrialPool(args.executor, n_workers=args.workers, device=args.device)  # checks --workers first

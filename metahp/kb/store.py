@@ -786,13 +786,6 @@ class KnowledgeBase:
             con.execute(f"UPDATE trials SET contributed = true WHERE {where}", args)
             return int(con.execute(f"SELECT count(*) FROM trials WHERE {where}", args).fetchall()[0][0])
 
-    def recommend(self, task: Any, space: SearchSpace | None = None, k: int = 5, model: str = "lgbm",
-                  exclude: Sequence[TaskRef] | None = None, **kwargs: Any) -> Any:
-        """Zero-shot recommendations for ``task`` from this store; see :func:`metahp.recommend`."""
-        from metahp.recommend import recommend
-
-        return recommend(task, space=space, k=k, model=model, exclude=exclude, kb=self, **kwargs)
-
     def _seed_from(self, folder: Path) -> None:
         """Import the bundle in ``folder`` unless this store already holds this very bundle.
 

@@ -130,7 +130,7 @@ def resolve_task(task: Task | str) -> Task:
     if isinstance(task, Task):
         return task
     if isinstance(task, str):
-        from metahp import tasks
+        from metahp.runner import suite as tasks
 
         return tasks.get(task)
     raise UnknownTaskError(f"a task must be a metahp Task or a built-in task name, got {type(task).__name__}")

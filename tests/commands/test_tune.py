@@ -17,7 +17,7 @@ def _metahp_home(tmp_path, monkeypatch):
 
 def test_tune_with_two_process_workers_persists_every_trial(capsys):
     from metahp import KnowledgeBase, Study
-    from metahp.tasks import get
+    from metahp.runner.suite import get
 
     code = main(["tune", "--task", "markov-low", "--trials", "4", "--executor", "process", "--workers", "2",
                  "--budget", "5", "--name", "cli-tune", "--device", "cpu"])

@@ -9,7 +9,7 @@ import pytest
 
 from metahp import KnowledgeBase, tasks
 from metahp._paths import bundled_kb_dir
-from metahp.kb.build import HELD_OUT, build, plan_build
+from metahp.app import HELD_OUT, build, plan_build
 
 SEED = bundled_kb_dir()
 

@@ -7,7 +7,7 @@ import pytest
 import metahp
 from metahp import Float, Int, SearchSpace
 from metahp.meta import OptimumTrend, clear_memory_cache
-from metahp.recommend import Recommender
+from metahp.recommender import Recommender
 
 SPACE = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True), Float("warmup", 0.0, 0.2)])
 GRID = pd.DataFrame([{"learning_rate": float(lr), "warmup": w} for lr in np.geomspace(1e-5, 1e-1, 41)

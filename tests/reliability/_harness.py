@@ -115,7 +115,7 @@ def variant(cls: type[Task], suffix: str, base: str = "copy") -> Task:
     """The built-in task ``base`` as an instance of ``cls``, named ``<base>-<suffix>``."""
     import dataclasses
 
-    from metahp import tasks
+    from metahp.runner import suite as tasks
 
     template = tasks.get(base)
     values = {f.name: getattr(template, f.name) for f in dataclasses.fields(template)}
@@ -130,7 +130,7 @@ def huge_task(base: str = "copy") -> Any:
     """A built-in task with a model of about 1.6 billion parameters (6.4 GB in float32)."""
     import dataclasses
 
-    from metahp import tasks
+    from metahp.runner import suite as tasks
 
     template = tasks.get(base)
     model = dataclasses.replace(template.model, hidden_size=4096, num_layers=8, num_heads=8)

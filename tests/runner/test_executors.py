@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from metahp import tasks
 from metahp.errors import InvalidConfigError, UnknownTaskError
 from metahp.kb import KnowledgeBase
 from metahp.runner import Job, record_result, run_many, run_trial
+from metahp.runner import suite as tasks
 from metahp.space import Float, SearchSpace
 
 JOBS = [("markov-low", {"learning_rate": 3e-3}, 0, 8), ("copy", {"optimizer": "sgd", "learning_rate": 0.3}, 1, 8)]

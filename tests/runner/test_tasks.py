@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from metahp import tasks
 from metahp.errors import UnknownTaskError
 from metahp.runner import ARCHITECTURE_PARAMS, Task
+from metahp.runner import suite as tasks
 from metahp.runner._models import count_parameters, model_config
 
 CANONICAL_PARAMS = {"learning_rate", "batch_size", "weight_decay", "warmup_ratio", "dropout", "optimizer",

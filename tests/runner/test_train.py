@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from metahp import tasks
 from metahp.errors import InvalidConfigError, TrainingError, UnknownTaskError
 from metahp.runner import OPTIMIZERS, SCHEDULES, Pruned, TrialResult, run_trial
+from metahp.runner import suite as tasks
 from metahp.runner._train import lr_multiplier
 from metahp.space import Float, SearchSpace
 

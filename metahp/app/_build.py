@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from metahp.errors import InvalidConfigError
-from metahp.kb.store import KnowledgeBase
+from metahp.kb import KnowledgeBase
 
 __all__ = ["BuildPlan", "HELD_OUT", "plan_build", "build", "write_shards", "datasheet"]
 
@@ -136,8 +136,8 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
     Returns:
         Counts and timings of what ran.
     """
-    from metahp import tasks as builtin_tasks
     from metahp.runner import run_many
+    from metahp.runner import suite as builtin_tasks
 
     names = list(tasks) if tasks is not None else [n for n in builtin_tasks.names() if n not in HELD_OUT]
     unknown = [n for n in names if n not in builtin_tasks.names()]
@@ -187,7 +187,7 @@ def write_shards(kb: KnowledgeBase, folder: Path) -> Path:
 
 def datasheet(kb: KnowledgeBase, *, build_info: dict[str, Any] | None = None) -> str:
     """A Markdown datasheet of a built knowledge base: how it was made, what it holds, its limits."""
-    from metahp import tasks as builtin_tasks
+    from metahp.runner import suite as builtin_tasks
 
     stats = kb.stats()
     trials = kb.trials()

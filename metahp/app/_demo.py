@@ -68,13 +68,13 @@ def run_demo(kb: KnowledgeBase | None = None, *, task: str | None = None, k: int
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metahp import tasks
     from metahp._paths import data_dir
-    from metahp.kb.build import HELD_OUT
-    from metahp.recommend import recommend
+    from metahp.app._build import HELD_OUT
+    from metahp.app._verify import task_spec_of, verify
+    from metahp.recommender import recommend
     from metahp.runner import run_trial
+    from metahp.runner import suite as tasks
     from metahp.study import Study
-    from metahp.verify import task_spec_of, verify
 
     started = time.perf_counter()
     kb = kb if kb is not None else KnowledgeBase()
