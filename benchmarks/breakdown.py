@@ -94,7 +94,7 @@ def main() -> None:
         f"Made by `.venv/bin/python benchmarks/breakdown.py --suite {args.suite} --methods {args.methods} "
         f"--seeds {args.seeds}` ({len(tasks)} tasks × {args.seeds} seeds, budget {args.budget}, "
         f"{time.perf_counter() - started:.0f} s on {args.workers} processes). Leave-one-task-out pool replay with "
-        "the protocol's random streams (`../shared/BENCHMARK_PROTOCOL.md`).",
+        "the protocol's random streams (`docs/BENCHMARK_PROTOCOL.md`).",
         "",
         "Mean normalised regret at T; the last column is the first T at which the mean reaches cold GP's "
         + (f"50-trial mean regret ({level:.4f})." if level is not None else "final regret (no gp run)."),

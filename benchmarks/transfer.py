@@ -4,8 +4,8 @@
     python benchmarks/transfer.py --quick         # CI-sized
     python benchmarks/transfer.py --suite svm --methods random,gp,metahp
 
-Writes benchmarks/results/transfer_<suite>.{json,md,png}; `metahp bench summary` renders the
-README table from them.
+Writes benchmarks/results/transfer_<suite>.{json,md,png}; `benchmarks/update_benchmarks_doc.py` renders the
+tables of docs/benchmarks.md and the README's headline from them.
 """
 
 from __future__ import annotations

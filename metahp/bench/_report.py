@@ -121,7 +121,7 @@ def write_results(record: dict[str, Any], out_dir: str | os.PathLike[str]) -> di
 
 
 def summary_table(results_dir: str | os.PathLike[str], ts: Sequence[int] = (1, 10, 50)) -> str:
-    """The README's summary: mean normalised regret at ``ts`` (methods × suites), mean rank at T = 10, speed-up.
+    """The tables of ``docs/benchmarks.md``: mean normalised regret at ``ts``, mean rank at T = 10, speed-up.
 
     Rendered from the ``transfer_*.json`` files in ``results_dir``; a method absent from a
     suite shows "—".
