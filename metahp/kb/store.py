@@ -15,7 +15,11 @@ import hashlib
 import json
 import math
 import os
+import socket
+import stat
+import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +38,7 @@ from metahp.errors import (
     InvalidObjectiveError,
     InvalidTaskError,
     KnowledgeBaseError,
+    MetaHPError,
     SchemaVersionError,
     UnknownTaskError,
 )
@@ -52,6 +57,8 @@ _RESERVED = {"config", "objective", "value", "created_at", "content_hash", "meta
              "task_id", "task", "family", "objective_name", "direction", "contributed", *_OPTIONAL_COLUMNS}
 _MAX_NAME = 512
 
+_TRANSACTIONS = threading.local()  # ids of the connections this thread has a transaction open on
+
 TaskRef = Any  # a task name (str), id (int), or an object with a ``name`` attribute
 
 
@@ -63,6 +70,177 @@ def _version() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _lock_advice() -> str:
+    return ("wait for it to finish, or give a longer timeout (KnowledgeBase(..., lock_timeout=SECONDS); "
+            "on the command line --lock-timeout SECONDS)")
+
+
+def _read_head(path: Path) -> bytes:
+    """The first 16 bytes of the store file (b"" when absent or empty), refusing anything but a regular file.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO or device put in
+    the store's place can neither hang the open nor be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise KnowledgeBaseError(f"cannot open knowledge base {path}: {exc.strerror or exc}; check the path and "
+                                 "its permissions") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KnowledgeBaseError(f"{path} is not a regular file (a FIFO, device or socket); give the path of a "
+                                     "knowledge-base file")
+        return os.read(fd, 16)
+    finally:
+        os.close(fd)
+
+
+def _check_store_path(path: Path, read_only: bool) -> None:
+    """Refuse store paths that cannot work, with what to do instead, before any lock or connection."""
+    try:
+        if path.is_dir():
+            raise KnowledgeBaseError(f"{path} is a folder; give the path of a knowledge-base file")
+        if path.exists() and not path.is_file():
+            raise KnowledgeBaseError(f"{path} is not a regular file (a FIFO, device or socket); give the path of a "
+                                     "knowledge-base file")
+        if read_only:
+            if not path.exists():
+                raise KnowledgeBaseError(f"there is no knowledge base at {path}; read_only=True opens an existing "
+                                         "store only")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KnowledgeBaseError(f"cannot use {str(path)[:300]!r} as a knowledge base: {exc.strerror or exc}; "
+                                 "choose a shorter path or a folder you may write to") from exc
+
+
+class _PathLock:
+    """The one lock of a store file in this process, shared by every :class:`KnowledgeBase` on that path.
+
+    A thread holds it for one outermost operation (or ``session()``): a thread lock keeps the
+    other threads of this process out and a file lock (``<path>.lock``) the other processes.
+    Inside, the same thread re-enters freely, through any object on the path, and gets the
+    one open connection; no other thread ever sees that connection. The holder's identity is
+    kept (``<path>.lock.owner`` for other processes) so that a timeout says who holds it.
+    """
+
+    _registry: dict[str, _PathLock] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rlock = threading.RLock()
+        self._file: Any = None
+        self._owner: threading.Thread | None = None
+        self._since = 0.0
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_read_only = False
+
+    @classmethod
+    def for_path(cls, path: Path) -> _PathLock:
+        with cls._registry_lock:
+            lock = cls._registry.get(str(path))
+            if lock is None:
+                lock = cls._registry[str(path)] = cls(path)
+            return lock
+
+    @classmethod
+    def _forget_all(cls) -> None:
+        # A forked child must not inherit a parent's thread's hold (that thread does not exist there).
+        cls._registry = {}
+        cls._registry_lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, kb: KnowledgeBase, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        me = threading.current_thread()
+        if self._owner is me and self._con is not None:  # re-entered by this thread, through any object
+            if write and self._con_read_only:
+                raise KnowledgeBaseError(
+                    f"knowledge base {self.path} is open read-only in an enclosing session of this thread; "
+                    "write after that session ends, or open the enclosing store without read_only"
+                )
+            yield self._con
+            return
+        timeout = kb.lock_timeout if kb.lock_timeout is not None and kb.lock_timeout >= 0 else -1.0
+        deadline = time.monotonic() + max(timeout, 0.0)
+        if not self._rlock.acquire(timeout=timeout):
+            owner, since = self._owner, self._since
+            who = f"thread {owner.name!r} of this process" if owner is not None else "another thread of this process"
+            held = f" (it has held it for {time.monotonic() - since:.1f} s)" if owner is not None else ""
+            raise KnowledgeBaseError(f"knowledge base {self.path} stayed locked by {who}{held} for {timeout:g} s; "
+                                     f"{_lock_advice()}")
+        try:
+            self._owner, self._since = me, time.monotonic()
+            locked = self._acquire_file(kb, -1.0 if timeout < 0 else max(0.0, deadline - time.monotonic()))
+            try:
+                con = kb._open(write)
+                self._con, self._con_read_only = con, kb.read_only
+                try:
+                    yield con
+                finally:
+                    self._con = None
+                    con.close()
+            finally:
+                if locked:
+                    self._file.release()
+        finally:
+            self._owner = None
+            self._rlock.release()
+
+    def _acquire_file(self, kb: KnowledgeBase, timeout: float) -> bool:
+        from filelock import FileLock, Timeout
+
+        if self._file is None:
+            self._file = FileLock(str(self.path) + ".lock", thread_local=False)
+        try:
+            self._file.acquire(timeout=timeout)
+        except Timeout as exc:
+            raise KnowledgeBaseError(f"knowledge base {self.path} stayed locked by {self._holder()} for "
+                                     f"{timeout:.1f} s; {_lock_advice()}") from exc
+        except OSError as exc:
+            if kb.read_only and not os.access(self.path.parent, os.W_OK):
+                return False  # nothing can write in a read-only folder: reading needs no lock
+            raise KnowledgeBaseError(
+                f"cannot create the lock file {self.path}.lock: {exc.strerror or exc}; open the store with "
+                "read_only=True to read it, or move it to a folder you may write to"
+            ) from exc
+        try:
+            fd = os.open(str(self.path) + ".lock.owner", os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                         | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o644)
+            try:
+                os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                         "thread": threading.current_thread().name, "since": time.time(),
+                                         "command": " ".join(sys.argv)[:200]}).encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # the owner note only improves a waiter's message
+        return True
+
+    def _holder(self) -> str:
+        """Who holds the file lock, as the holder noted it ("another process" when unknown)."""
+        try:
+            fd = os.open(str(self.path) + ".lock.owner", os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                info = json.loads(os.read(fd, 4096)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+            finally:
+                os.close(fd)
+            if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+                return "another process"
+            since = info.get("since")
+            held = f", holding it for {time.time() - since:.0f} s" if isinstance(since, (int, float)) else ""
+            return (f"another process (process {info['pid']} on {str(info.get('host'))[:100]}, "
+                    f"{str(info.get('command'))[:100]!r}{held})")
+        except (OSError, ValueError):
+            return "another process"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PathLock._forget_all)
 
 
 @dataclass(frozen=True)
@@ -172,9 +350,7 @@ class KnowledgeBase:
         self._memory = str(path) == ":memory:"
         self.path: Path | None = None if self._memory else Path(path).expanduser().resolve()
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._held: duckdb.DuckDBPyConnection | None = None
         self._thread_lock = threading.RLock()
-        self._lock: Any = None
         if self._memory:
             self._con = duckdb.connect(":memory:")
             create_schema(self._con)
@@ -182,12 +358,7 @@ class KnowledgeBase:
                 self._seed_from(bundled_kb_dir())
         else:
             assert self.path is not None
-            if self.path.is_dir():
-                raise KnowledgeBaseError(f"{self.path} is a folder; give the path of a knowledge-base file")
-            from filelock import FileLock
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+            _check_store_path(self.path, read_only)
             with self._connection(write=not read_only):  # create, check the version, migrate
                 if seed_from_bundle:  # on this same connection: one open and one lock for the check
                     self._seed_from(bundled_kb_dir())
@@ -203,46 +374,26 @@ class KnowledgeBase:
             with self._thread_lock:
                 yield self._con
             return
-        if self._held is not None:
-            yield self._held
-            return
         assert self.path is not None
-        from filelock import Timeout
-
-        with self._thread_lock:
-            try:
-                self._lock.acquire()
-            except Timeout as exc:
-                raise KnowledgeBaseError(
-                    f"knowledge base {self.path} stayed locked by another process for {self.lock_timeout:.0f} s; "
-                    "wait for it to finish or raise lock_timeout"
-                ) from exc
-            try:
-                con = self._open(write)
-                try:
-                    self._held = con
-                    yield con
-                finally:
-                    self._held = None
-                    con.close()
-            finally:
-                self._lock.release()
+        with _PathLock.for_path(self.path).hold(self, write) as con:
+            yield con
 
     def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
         assert self.path is not None
-        exists = self.path.exists() and self.path.stat().st_size > 0
-        if exists:
-            with open(self.path, "rb") as fh:
-                head = fh.read(16)
-            if head[8:12] != b"DUCK":
-                raise KnowledgeBaseError(
-                    f"{self.path} is not a DuckDB file (maybe a bundle or another tool's file); "
-                    "give the path of a metahp knowledge base, or a new path to create one"
-                )
+        head = _read_head(self.path)
+        exists = bool(head)
+        if exists and head[8:12] != b"DUCK":
+            raise KnowledgeBaseError(
+                f"{self.path} is not a DuckDB file (maybe a bundle or another tool's file); "
+                "give the path of a metahp knowledge base, or a new path to create one"
+            )
+        if not exists and self.read_only:
+            raise KnowledgeBaseError(f"{self.path} is empty and the store is read-only")
         try:
             con = duckdb.connect(str(self.path), read_only=bool(exists and self.read_only))
         except duckdb.Error as exc:
-            raise KnowledgeBaseError(f"cannot open knowledge base {self.path}: {exc}") from exc
+            raise KnowledgeBaseError(f"cannot open knowledge base {self.path}: {exc}; check that the file and its "
+                                     "folder are readable (and writable, unless you open it read_only=True)") from exc
         try:
             tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             if not tables:
@@ -258,7 +409,13 @@ class KnowledgeBase:
                     "it was left untouched"
                 )
             rows = con.execute("SELECT value FROM metahp_meta WHERE key = 'schema_version'").fetchall()
-            version = int(rows[0][0]) if rows else 0
+            text = str(rows[0][0]) if rows else ""
+            if not text.isdigit() or not 1 <= int(text) < 10_000:
+                raise KnowledgeBaseError(
+                    f"{self.path} has a damaged metahp_meta table (schema_version {text[:40]!r}); it was left "
+                    "untouched: restore it from a backup, or export what it holds with another metahp"
+                )
+            version = int(text)
             if version > SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.path} was written by a newer metahp (schema {version}; this one reads up to "
@@ -277,7 +434,14 @@ class KnowledgeBase:
                     con.execute("ROLLBACK")
                     raise
             return con
-        except Exception:
+        except MetaHPError:
+            con.close()
+            raise
+        except (duckdb.Error, ValueError, KeyError, TypeError, IndexError) as exc:
+            con.close()
+            raise KnowledgeBaseError(f"{self.path} is a damaged metahp knowledge base ({type(exc).__name__}: {exc}); "
+                                     "it was left untouched: restore it from a backup") from exc
+        except BaseException:
             con.close()
             raise
 
@@ -293,13 +457,20 @@ class KnowledgeBase:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._connection(write=True) as con:
+            active: set[int] = _TRANSACTIONS.__dict__.setdefault("active", set())
+            if id(con) in active:  # an enclosing transaction of this thread (another object, same file) commits
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
+            active.add(id(con))
             try:
                 con.execute("DELETE FROM metahp_meta WHERE key = 'content_hash'")  # the cached fingerprint
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                active.discard(id(con))
             con.execute("COMMIT")
 
     def close(self) -> None:
