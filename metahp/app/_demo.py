@@ -112,10 +112,10 @@ def run_demo(kb: KnowledgeBase | None = None, *, task: str | None = None, k: int
 
     log(f"\n== 4. search: {n_search} trainings warm-started from the knowledge base, and {n_search} cold")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    warm = Study(spec.space, task=spec, kb=kb, direction=runner_task.direction, seed=seed, exclude=[name],
+    warm = Study(runner_task.space, task=spec, kb=kb, direction=runner_task.direction, seed=seed, exclude=[name],
                  name=f"demo-{name}-{stamp}")
     warm.optimize(objective, n_trials=n_search, progress=progress)
-    cold = Study(spec.space, direction=runner_task.direction, seed=seed)
+    cold = Study(runner_task.space, direction=runner_task.direction, seed=seed)
     cold.optimize(objective, n_trials=n_search, progress=progress)
     warm_values = [t.value for t in warm.trials]
     cold_values = [t.value for t in cold.trials]

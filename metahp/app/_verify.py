@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metahp.kb import KnowledgeBase
+from metahp.recommender import recommend
+from metahp.runner import record_result, run_many
+from metahp.runner import suite as tasks
+from metahp.task import TaskSpec, resolve_task
 
 __all__ = ["VerifiedRun", "VerifyReport", "verify", "task_spec_of"]
 
@@ -79,14 +83,13 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def task_spec_of(name: str) -> Any:
-    """The :class:`~metahp.task.TaskSpec` of a built-in task (its meta-features, family and space)."""
-    from metahp.runner import suite as tasks
-    from metahp.task import TaskSpec
+def task_spec_of(name: str) -> TaskSpec:
+    """The :class:`~metahp.task.TaskSpec` of a built-in task (its meta-features, family and space).
 
-    task = tasks.get(name)
-    return TaskSpec(name=task.name, family=task.family, kind=task.kind, meta_features=dict(task.meta_features),
-                    space=task.space)
+    The library resolves task names through a knowledge base only (:func:`metahp.task.resolve_task`);
+    a built-in task of the training suite is resolved here, above it.
+    """
+    return resolve_task(tasks.get(name))
 
 
 def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str = "lgbm", device: str = "cpu",
@@ -110,11 +113,9 @@ def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str
     Returns:
         A :class:`VerifyReport`.
     """
-    from metahp.recommender import recommend
-    from metahp.runner import record_result, run_many
-
     kb = kb if kb is not None else KnowledgeBase()
     spec = task_spec_of(task)
+    assert spec.space is not None  # every built-in task has a space
     recs = recommend(spec, space=spec.space, k=k, model=model, kb=kb, seed=seed,
                      exclude=sorted({task, *(exclude or [])} & set(kb.tasks()["name"])))
     configs = [r.config for r in recs]
@@ -124,8 +125,6 @@ def verify(task: str, k: int = 3, *, kb: KnowledgeBase | None = None, model: str
         labels.append("default")
     results = run_many([(task, c, seed, budget) for c in configs], executor="inline", device=device,
                        progress=progress)
-    from metahp.runner import suite as tasks
-
     runner_task = tasks.get(task)
     report = VerifyReport(task=task, objective_name=runner_task.objective_name, direction=runner_task.direction)
     for i, (label, result) in enumerate(zip(labels, results)):
