@@ -14,6 +14,7 @@ __all__ = [
     "InvalidObjectiveError",
     "UnknownTaskError",
     "InvalidTaskError",
+    "UnknownNameError",
     "SchemaVersionError",
     "CorruptBundleError",
     "ImportSourceError",
@@ -55,6 +56,23 @@ class UnknownTaskError(MetaHPError, KeyError):
 
 class InvalidTaskError(MetaHPError, ValueError):
     """A task definition is malformed (empty name, non-numeric meta-features, conflicting family or space)."""
+
+
+class UnknownNameError(MetaHPError, ValueError):
+    """A meta-feature, family or regime name metahp does not know.
+
+    Attributes:
+        name: The name given.
+        valid: The names metahp knows.
+        suggestions: The closest valid names, closest first.
+    """
+
+    def __init__(self, message: str, *, name: str = "", valid: list[str] | None = None,
+                 suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.valid = list(valid or [])
+        self.suggestions = list(suggestions or [])
 
 
 class SchemaVersionError(MetaHPError):

@@ -54,6 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Recommendation", "Neighbour", "Recommender", "recommend", "literature_defaults", "FALLBACK_SPACE"]
 
+_TRENDS: dict[tuple[str, str, tuple[int, ...]], Any] = {}  # fitted meta-model key -> its OptimumTrend
+
 FALLBACK_SPACE = SearchSpace([
     Float("learning_rate", 1e-6, 1e-1, log=True),
     Int("batch_size", 1, 4096, log=True),
@@ -191,6 +193,8 @@ class Recommender:
         family: str | None = None,
         seed: int = 0,
         candidates: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+        regime: str | None = None,
+        objective: str | None = None,
     ) -> list[Recommendation]:
         """Recommend ``k`` configurations for ``task``.
 
@@ -207,12 +211,24 @@ class Recommender:
                 of ``space``, or a list of configurations), e.g. the grid a user is about
                 to sweep: the portfolio is then ranked and picked among these rows only
                 (no Sobol design, no snapping) and each result's ``candidate`` is its row.
+            regime: ``pretrain``, ``finetune`` or ``lora`` (default: the task's ``kind``, else
+                read from ``model_pretrained``). Without a family, only sources of this regime answer.
+            objective: ``loss`` or ``score``: without a family, only sources of this objective type answer.
+
+        Without a family, the sources are every task of the knowledge base of the same regime
+        (and objective type) sharing a meta-feature with the target
+        (:func:`metahp.meta.select_sources`), and the answer is in the union of the parameters the
+        nearest of them record. Where the sources' optima follow a power law of the scale
+        meta-features (:class:`metahp.meta.ScaleTrend`), the first pick follows it, also beyond the
+        sources' range, with a warning. A ``space`` may use other tools' names (``lr``,
+        ``per_device_train_batch_size``, ...): the answer is in those names.
 
         Raises:
             UnknownTaskError: A task name not in the knowledge base, or a bad ``task``.
             InvalidSpaceError: ``space`` is not a SearchSpace.
             InvalidConfigError: A candidate is not a valid configuration of ``space``.
             MetaHPError: ``k`` is not a positive integer or ``model`` is unknown.
+            UnknownNameError: An unknown meta-feature name, family, regime or objective type.
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise MetaHPError(f"k must be a positive integer, got {k!r}")
@@ -295,7 +311,8 @@ class Recommender:
 
     # ------------------------------------------------------------------------------------
     def _portfolio(self, fitted: FittedMeta, space: SearchSpace, meta: dict[str, float], k: int,
-                   seed: int, pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None) -> list[Recommendation]:
+                   seed: int, pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None,
+                   pick: _ScalePick | None = None) -> list[Recommendation]:
         model = fitted.model
         assert model is not None and fitted.index is not None  # checked by the caller
         used = set(model.features_.config_dims)
@@ -327,11 +344,18 @@ class Recommender:
             rows = np.arange(len(candidates))
         else:
             candidates, rows = pool[0], np.arange(len(pool[0]))
+        forced = None
+        if pick is not None:
+            candidates, rows, forced = _with_scale_pick(model, meta, space, candidates, rows, pick, pool is None)
+            n_moved += 1 if pool is None else 0  # the trend's point is prepended to the moved optima
         mean, std, draws = model.predict_joint(meta, candidates, n_samples=self.n_scenarios, seed=seed)
         # Only a shortlist can enter the portfolio: the best by mean and by optimistic bound.
         shortlist = np.union1d(np.argsort(mean, kind="stable")[: max(self.shortlist, k)],
                                np.argsort(mean - std, kind="stable")[: self.shortlist])
         shortlist = np.union1d(shortlist, np.arange(n_moved))  # the moved optima always compete
+        if forced is not None:
+            shortlist = np.union1d(shortlist, [forced])
+            forced = int(np.searchsorted(shortlist, forced))
         candidates, mean, std, draws = candidates[shortlist], mean[shortlist], std[shortlist], draws[:, shortlist]
         rows = rows[shortlist]
         scenarios = [draws]
@@ -360,7 +384,9 @@ class Recommender:
         sc = np.vstack(scenarios)
         # A given pool is the user's own design (often a grid): its points are not too close.
         min_distance = self.min_distance if pool is None else 0.0
-        picks, reasons = _greedy(mean, sc, labels, candidates, k, min_distance, list(used))
+        picks, reasons = _greedy(mean, sc, labels, candidates, k, min_distance, list(used), first=forced)
+        if forced is not None and pick is not None:
+            reasons[0] = pick.rationale
 
         neighbours = tuple(
             Neighbour(task=fitted.tasks[int(i)].name, distance=float(d),
@@ -374,8 +400,9 @@ class Recommender:
             raw, objective_name = _raw_objective(fitted, order[: self.n_neighbours], dist[: self.n_neighbours],
                                                  float(mean[c]))
             config = space.validate(space.decode(candidates[c])) if pool is None else dict(pool[1][int(rows[c])])
+            widen = pick.std_factor if pick is not None else 1.0
             out.append(Recommendation(
-                config=config, score=float(mean[c]), std=float(std[c]),
+                config=config, score=float(mean[c]), std=float(std[c]) * widen,
                 predicted_objective=raw, objective_name=objective_name, neighbours=neighbours, filled=dict(filled),
                 rationale=why, candidate=None if pool is None else int(rows[c]),
             ))
@@ -393,9 +420,16 @@ class Recommender:
         d = space.dim
         if not near.size or len(fitted.tasks) == 0:
             return None
-        best = np.array([t.best_encoded[0] if t.best_encoded.size else np.full(d, np.nan) for t in fitted.tasks])
         dims = [j for j in used if not isinstance(space.params[j], Categorical)]
-        trend = OptimumTrend(fitted.index.meta, best.reshape(len(fitted.tasks), d), dims)
+        memo = (fitted.key, space.signature, tuple(dims))
+        trend = _TRENDS.get(memo) if fitted.key else None
+        if trend is None:  # fitting it costs more than the rest of a warm call on a large store
+            best = np.array([t.best_encoded[0] if t.best_encoded.size else np.full(d, np.nan) for t in fitted.tasks])
+            trend = OptimumTrend(fitted.index.meta, best.reshape(len(fitted.tasks), d), dims)
+            if fitted.key:
+                while len(_TRENDS) >= 16:
+                    _TRENDS.pop(next(iter(_TRENDS)))
+                _TRENDS[memo] = trend
         if not trend.active:
             return None
         z_target = fitted.index.standardise(meta)
@@ -435,6 +469,8 @@ def recommend(
     *,
     family: str | None = None,
     candidates: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+    regime: str | None = None,
+    objective: str | None = None,
 ) -> list[Recommendation]:
     """Recommend a portfolio of ``k`` configurations for a new task, without training.
 
@@ -450,6 +486,8 @@ def recommend(
         family: Family to learn from (default: the task's).
         candidates: Choose only among these configurations (a frame or a list of dicts),
             e.g. a grid to be swept; see :meth:`Recommender.recommend`.
+        regime: ``pretrain``, ``finetune`` or ``lora`` (default: from the task).
+        objective: ``loss`` or ``score`` to restrict the sources (default: any).
 
     Returns:
         ``k`` :class:`Recommendation` objects, best first.
@@ -464,7 +502,7 @@ def recommend(
         (2, True)
     """
     return Recommender(kb, model=model).recommend(task, space=space, k=k, exclude=exclude, family=family, seed=seed,
-                                                  candidates=candidates)
+                                                  candidates=candidates, regime=regime, objective=objective)
 
 
 # --------------------------------------------------------------------------------------
@@ -489,12 +527,13 @@ def _task_meta(fitted: FittedMeta, i: int) -> dict[str, float]:
 
 
 def _greedy(mean: np.ndarray, scenarios: np.ndarray, labels: Sequence[str], candidates: np.ndarray, k: int,
-            min_distance: float, dims: list[int]) -> tuple[list[int], list[str]]:
-    """Greedy expected-minimum portfolio over joint scenarios (``s x n``)."""
+            min_distance: float, dims: list[int], first: int | None = None) -> tuple[list[int], list[str]]:
+    """Greedy expected-minimum portfolio over joint scenarios (``s x n``), from ``first`` (default: argmin)."""
     n = mean.shape[0]
     k = min(k, n)
     x = candidates[:, dims] if dims else candidates
-    first = int(np.argmin(mean))
+    if first is None:
+        first = int(np.argmin(mean))
     picks, reasons = [first], ["lowest predicted score"]
     current = scenarios[:, first].copy()
     near = np.zeros(n, dtype=bool)
@@ -551,7 +590,8 @@ def _raw_objective(fitted: FittedMeta, order: np.ndarray, dist: np.ndarray,
 # --------------------------------------------------------------------------------------
 # literature defaults
 
-def literature_defaults(space: SearchSpace, meta: Mapping[str, float]) -> dict[str, tuple[Any, str]]:
+def literature_defaults(space: SearchSpace, meta: Mapping[str, float],
+                        regime: str | None = None) -> dict[str, tuple[Any, str]]:
     """A starting value for every parameter of ``space``, with where it comes from.
 
     Canonical parameters follow published practice for AdamW training of transformers:
@@ -565,6 +605,13 @@ def literature_defaults(space: SearchSpace, meta: Mapping[str, float]) -> dict[s
     - ``weight_decay`` 0.1, ``warmup_ratio`` 0.01, ``dropout`` 0.0, ``beta2`` 0.95,
       ``grad_clip`` 1.0, ``optimizer`` ``adamw``, ``lr_schedule`` ``cosine`` where allowed.
 
+    Fine-tuning a pretrained model (``regime`` ``finetune``, or ``model_pretrained`` 1.0 without
+    a LoRA rank in the space) follows BERT / RoBERTa practice instead (Devlin et al. 2019; Liu et
+    al. 2019): ``learning_rate`` 2e-5, ``epochs`` 3, ``warmup_ratio`` 0.06, ``batch_size`` 32,
+    ``weight_decay`` 0.01, ``dropout`` 0.1. LoRA (``lora``, or a ``lora_rank`` in the space):
+    ``learning_rate`` 2e-4, ``lora_rank`` 16, ``lora_alpha`` 32 (Hu et al. 2021; LoRA rates are
+    about ten times full fine-tuning's), ``epochs`` 3, ``warmup_ratio`` 0.03.
+
     Other parameters take the space's default. Every value is clipped into the space.
 
     Example:
@@ -574,6 +621,11 @@ def literature_defaults(space: SearchSpace, meta: Mapping[str, float]) -> dict[s
         >>> value
         0.0003
     """
+    from metahp.vocabulary import regime_of
+
+    regime = regime or regime_of(None, meta, space.names)
+    if regime in ("finetune", "lora"):
+        return _clipped(space, _FINETUNING_DEFAULTS[regime])
     n = _positive(meta.get("model_params_nonembedding")) or _positive(meta.get("model_params"))
     d = _positive(meta.get("budget_tokens")) or _positive(meta.get("data_tokens"))
     seq = _positive(meta.get("model_seq_len")) or _positive(meta.get("data_seq_len_mean")) or 2048.0
@@ -597,6 +649,37 @@ def literature_defaults(space: SearchSpace, meta: Mapping[str, float]) -> dict[s
         "optimizer": ("adamw", "AdamW"),
         "lr_schedule": ("cosine", "cosine schedule"),
     })
+    return _clipped(space, wanted)
+
+
+_FINETUNING_DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
+    "finetune": {
+        "learning_rate": (2e-5, "full fine-tuning lr 2e-5 (BERT / RoBERTa practice)"),
+        "epochs": (3, "3 epochs (BERT / RoBERTa practice)"),
+        "warmup_ratio": (0.06, "6% warm-up (RoBERTa)"),
+        "warmup_steps": (0, "no fixed warm-up steps (warm-up ratio unknown)"),
+        "batch_size": (32, "batch size 32 (BERT practice)"),
+        "weight_decay": (0.01, "weight decay 0.01 (fine-tuning practice)"),
+        "dropout": (0.1, "dropout 0.1 (BERT)"),
+        "optimizer": ("adamw", "AdamW"),
+        "lr_schedule": ("linear", "linear decay (BERT)"),
+    },
+    "lora": {
+        "learning_rate": (2e-4, "LoRA lr 2e-4 (about 10x full fine-tuning's)"),
+        "lora_rank": (16, "LoRA rank 16 (common practice)"),
+        "lora_alpha": (32, "LoRA alpha 32 (twice the rank)"),
+        "epochs": (3, "3 epochs"),
+        "warmup_ratio": (0.03, "3% warm-up"),
+        "batch_size": (32, "batch size 32"),
+        "weight_decay": (0.0, "no weight decay (LoRA practice)"),
+        "dropout": (0.05, "LoRA dropout 0.05"),
+        "optimizer": ("adamw", "AdamW"),
+        "lr_schedule": ("cosine", "cosine schedule"),
+    },
+}
+
+
+def _clipped(space: SearchSpace, wanted: Mapping[str, tuple[Any, str]]) -> dict[str, tuple[Any, str]]:
     out: dict[str, tuple[Any, str]] = {}
     for name, param in space.items():
         if name in wanted:
@@ -628,13 +711,15 @@ def _into(param: Param, value: Any) -> Any:
 
 
 def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, why: str,
-              pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None) -> list[Recommendation]:
+              pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None,
+              regime: str | None = None) -> list[Recommendation]:
     """Literature defaults and learning-rate variations around them, with a warning.
 
     With given candidates, each is replaced by the nearest candidate not picked yet.
     """
-    warnings.warn(f"{why}; recommending literature defaults instead of learned configurations", stacklevel=3)
-    defaults = literature_defaults(space, meta)
+    note = f"{why}; recommending literature defaults instead of learned configurations"
+    warnings.warn(note, stacklevel=3)
+    defaults = literature_defaults(space, meta, regime)
     base = {name: value for name, (value, _) in defaults.items()}
     filled = {name: how for name, (_, how) in defaults.items()}
     configs = [dict(base)]
@@ -654,7 +739,7 @@ def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, 
             reasons.append("random configuration (no knowledge to rank it)")
     if pool is None:
         return [Recommendation(config=space.validate(c), score=math.nan, std=math.nan, filled=dict(filled),
-                               rationale=r) for c, r in zip(configs[:k], reasons[:k])]
+                               rationale=r, warnings=(note,)) for c, r in zip(configs[:k], reasons[:k])]
     unit, rows = pool
     free = np.ones(len(rows), dtype=bool)
     out: list[Recommendation] = []
@@ -665,7 +750,7 @@ def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, 
         i = int(np.argmin(np.where(free, d, np.inf)))
         free[i] = False
         out.append(Recommendation(config=dict(rows[i]), score=math.nan, std=math.nan, filled={},
-                                  rationale=f"candidate nearest the {r}", candidate=i))
+                                  rationale=f"candidate nearest the {r}", candidate=i, warnings=(note,)))
     return out
 
 
@@ -695,3 +780,233 @@ def _encode_candidates(space: SearchSpace, candidates: Any) -> tuple[np.ndarray,
         except InvalidConfigError as exc:
             raise InvalidConfigError(f"candidate {i}: {exc}") from exc
     return space.encode_many(rows), rows
+
+
+# --------------------------------------------------------------------------------------
+# the user's question: names, sources, scale
+
+_ARCHITECTURE = {"num_layers", "hidden_size", "num_heads"}
+
+
+def _check_meta_names(meta: Mapping[str, float], tasks: pd.DataFrame | None) -> None:
+    """Refuse meta-feature names neither documented nor held by a task of the knowledge base."""
+    valid = set(META_FEATURES)
+    if tasks is not None and len(tasks):
+        for mf in tasks["meta_features"]:
+            if isinstance(mf, Mapping):
+                valid.update(str(key) for key in mf)
+    for name in meta:
+        if name not in valid:
+            raise unknown(name, sorted(valid), what="meta-feature")
+
+
+def _canonical_space(space: SearchSpace) -> tuple[SearchSpace, dict[str, str]]:
+    """``space`` with canonical parameter names, and canonical -> the user's name for those renamed."""
+    from dataclasses import replace
+
+    from metahp.aliases import canonical_name
+
+    renamed: dict[str, str] = {}
+    params = []
+    for name, param in space.items():
+        canonical = canonical_name(name)
+        if canonical != name and canonical not in space and canonical not in renamed:
+            renamed[canonical] = name
+            params.append(replace(param, name=canonical))
+        else:
+            params.append(param)
+    return (SearchSpace(params), renamed) if renamed else (space, {})
+
+
+def _canonical_candidates(candidates: Any, renamed: Mapping[str, str]) -> Any:
+    import pandas as pd
+
+    back = {user: canonical for canonical, user in renamed.items()}
+    if isinstance(candidates, pd.DataFrame):
+        return candidates.rename(columns=back)
+    return [{back.get(k, k): v for k, v in dict(c).items()} if isinstance(c, Mapping) else c for c in candidates]
+
+
+def _answer(recs: list[Recommendation], renamed: Mapping[str, str]) -> list[Recommendation]:
+    """The recommendations in the user's parameter names."""
+    if not renamed:
+        return recs
+    return [_replace(r, config={renamed.get(k, k): v for k, v in r.config.items()},
+                     filled={renamed.get(k, k): v for k, v in r.filled.items()}) for r in recs]
+
+
+def _replace(rec: Recommendation, **changes: Any) -> Recommendation:
+    from dataclasses import replace
+
+    return replace(rec, **changes)
+
+
+def _union_space(kb: KnowledgeBase, selection: Any, n_near: int) -> SearchSpace:
+    """The parameters the nearest sources record, each over the union of their ranges.
+
+    Log-scaled numbers are widened by a factor of ten each way, so an answer that follows a
+    trend beyond the sources stays inside the space. Architecture parameters are left out
+    when the target describes its model (its shape is the user's, not a hyperparameter).
+    """
+    near_families = list(dict.fromkeys(selection.families[:n_near]))
+    describes_model = any(k.startswith("model_") and k != "model_pretrained" for m in selection.meta[:1] for k in m)
+    merged: dict[str, Param] = {}
+    for fam in near_families:
+        for name, p in kb.space(fam).items():
+            if name in _ARCHITECTURE and describes_model:
+                continue
+            merged[name] = _merge(merged[name], p) if name in merged else p
+    params: list[Param] = []
+    for p in merged.values():
+        if isinstance(p, (Float, Int)) and p.log:
+            low, high = p.low / 10.0, p.high * 10.0
+            params.append(Float(p.name, low, high, log=True) if isinstance(p, Float)
+                          else Int(p.name, max(1, int(low)), int(high), log=True))
+        else:
+            params.append(p)
+    return SearchSpace(params) if params else FALLBACK_SPACE
+
+
+def _merge(a: Param, b: Param) -> Param:
+    if isinstance(a, Categorical) or isinstance(b, Categorical):
+        if isinstance(a, Categorical) and isinstance(b, Categorical):
+            return Categorical(a.name, tuple(dict.fromkeys([*a.choices, *b.choices])))
+        return a
+    log = bool(a.log or b.log)
+    low, high = min(a.low, b.low), max(a.high, b.high)
+    if isinstance(a, Int) and isinstance(b, Int):
+        return Int(a.name, int(low), int(high), log=log and low > 0)
+    return Float(a.name, float(low), float(high), log=log and low > 0)
+
+
+_FINETUNING_PARAMS: dict[str, Param] = {
+    "epochs": Int("epochs", 1, 10),
+    "warmup_ratio": Float("warmup_ratio", 0.0, 0.3),
+    "lora_rank": Int("lora_rank", 1, 256, log=True),
+}
+
+
+def _with_finetuning_params(space: SearchSpace, regime: str) -> SearchSpace:
+    """A fine-tuning answer always says how long (epochs) and how to warm up; a LoRA answer its rank."""
+    wanted = ["epochs", "warmup_ratio"] + (["lora_rank"] if regime == "lora" else [])
+    have = set(space.names)
+    if "warmup_steps" in have:
+        wanted.remove("warmup_ratio")
+    extra = [_FINETUNING_PARAMS[n] for n in wanted if n not in have]
+    return SearchSpace([*space.params, *extra]) if extra else space
+
+
+def _fallback_space(regime: str | None) -> SearchSpace:
+    return _with_finetuning_params(FALLBACK_SPACE, regime) if regime in ("finetune", "lora") else FALLBACK_SPACE
+
+
+def _about_sources(selection: Any, fitted: FittedMeta, family: str | None) -> str:
+    names = [t.name for t in fitted.tasks]
+    fams = sorted({t.family for t in fitted.tasks})
+    if selection is None:
+        return f"{len(names)} source tasks of family {family}" if family else f"{len(names)} source tasks"
+    near = ", ".join(f"{n} (d={d:.2f})" for n, d in zip(selection.names[:3], selection.distances[:3]))
+    left = ("; left out: " + ", ".join(f"{c} of {r}" for r, c in selection.left_out.items())
+            if selection.left_out else "")
+    return (f"{len(selection)} source tasks of {len(fams)} famil{'y' if len(fams) == 1 else 'ies'} "
+            f"({', '.join(fams)}), chosen by {', '.join(selection.reasons)}; nearest {near}{left}")
+
+
+@dataclass
+class _ScalePick:
+    """The first pick where the sources' optima follow a power law of scale."""
+
+    values: dict[str, float]  # parameter -> raw value the trend predicts
+    rationale: str
+    std_factor: float = 1.0
+    warnings: tuple[str, ...] = ()
+
+
+def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float],
+                meta_of: Mapping[str, Mapping[str, Any]]) -> _ScalePick | None:
+    """Fit a :class:`~metahp.meta.ScaleTrend` per source family and use the nearest family whose trend holds."""
+    from metahp.meta import MIN_TRIALS_FOR_OPTIMUM, ScaleTrend, meta_distances
+    from metahp.meta._scale import short_count
+
+    params = [n for n in fitted.param_columns if not isinstance(space[n], Categorical)]
+    if not params:
+        return None
+    by_family: dict[str, list[int]] = {}
+    for i, t in enumerate(fitted.tasks):
+        if t.n_trials >= MIN_TRIALS_FOR_OPTIMUM and t.best_configs and t.name in meta_of:
+            by_family.setdefault(t.family, []).append(i)
+    best: tuple[float, str, Any, list[int]] | None = None
+    for fam, idx in sorted(by_family.items()):
+        metas = [{k: float(v) for k, v in meta_of[fitted.tasks[i].name].items() if _positive(v) is not None}
+                 for i in idx]
+        columns = {f: np.array([m.get(f, np.nan) for m in metas]) for f in {k for m in metas for k in m}}
+        optimum = {}
+        for name in params:
+            log = bool(getattr(space[name], "log", False))
+            per_task = []
+            for i in idx:
+                raw = [_positive(c.get(name)) if log else c.get(name) for c in fitted.tasks[i].best_configs]
+                nums = [float(v) for v in raw if v is not None and np.isfinite(float(v))]
+                per_task.append(float(np.mean(np.log10(nums) if log else nums)) if nums else np.nan)
+            optimum[name] = np.array(per_task)
+        trend = ScaleTrend.fit(columns, optimum, target=meta)
+        if not trend.active:
+            continue
+        near = float(np.min(meta_distances(meta, metas)))
+        if best is None or near < best[0]:
+            best = (near, fam, trend, idx)
+    if best is None:
+        return None
+    _, fam, trend, idx = best
+    predicted = trend.predict(meta)
+    values: dict[str, float] = {}
+    factor = 1.0
+    for name, (value, std) in predicted.items():
+        values[name] = float(10**value) if getattr(space[name], "log", False) else float(value)
+        rmse = trend.fits[name].rmse
+        if rmse > 0:
+            factor = max(factor, std / rmse)
+    slopes = trend.slopes()
+    law = "; ".join(
+        f"{name} ~ " + " ".join(f"{f}^{e:+.2f}" for f, e in slopes[name].items())
+        + f" (leave-one-task-out R2 {trend.r2[name]:.2f})" for name in predicted)
+    rationale = f"follows the scale trend of {trend.n_tasks} {fam} tasks: {law}"
+    notes = []
+    beyond = trend.coverage(meta)
+    if beyond:
+        shown = ", ".join(f"{n}={short_count(v) if abs(v) >= 1000 else f'{v:.3g}'}" for n, v in values.items())
+        notes.append(f"{'; '.join(beyond)}: the answer extrapolates the trend of {trend.n_tasks} {fam} tasks "
+                     f"({shown}) and is less certain (standard deviation x{factor:.1f})")
+    for name, value in values.items():
+        param = space[name]
+        if isinstance(param, (Float, Int)) and not (param.low <= value <= param.high):
+            notes.append(f"the trend puts {name} at {value:.3g}, outside the space [{param.low:g}, {param.high:g}]; "
+                         "the answer is clipped to the bound")
+    return _ScalePick(values=values, rationale=rationale, std_factor=factor, warnings=tuple(notes))
+
+
+def _with_scale_pick(model: Any, meta: Mapping[str, float], space: SearchSpace, candidates: np.ndarray,
+                     rows: np.ndarray, pick: _ScalePick, free: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Candidates with the trend's point, and the index of the first pick.
+
+    Free: every candidate with the trended parameters set to the trend's values is scored by the
+    meta-model and the best is prepended (the meta-model chooses what the trend does not say).
+    Pool: the candidate nearest the trend's values in the trended parameters (ties: lowest mean).
+    """
+    dims = [space.names.index(n) for n in pick.values]
+    unit = np.array([space[n].to_unit(_into(space[n], v)) for n, v in pick.values.items()])
+    if free:
+        moved = candidates.copy()
+        moved[:, dims] = unit
+        moved = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in moved])
+        _, first = np.unique(np.round(moved, 9), axis=0, return_index=True)
+        moved = moved[np.sort(first)]
+        mean, _ = model.predict(meta, moved)
+        chosen = moved[int(np.argmin(mean))]
+        return np.vstack([chosen[None, :], candidates]), np.arange(len(candidates) + 1), 0
+    d = np.sqrt(((candidates[:, dims] - unit[None, :]) ** 2).mean(axis=1))
+    near = np.flatnonzero(d <= d.min() + 1e-9)
+    if len(near) > 1:
+        mean, _ = model.predict(meta, candidates[near])
+        return candidates, rows, int(near[int(np.argmin(mean))])
+    return candidates, rows, int(near[0])

@@ -22,6 +22,8 @@ from metahp.meta._knn import KNNMetaModel
 from metahp.meta._lgbm import LGBMMetaModel
 from metahp.meta._neighbours import TaskIndex
 from metahp.meta._normalize import BROKEN_STATUSES, gaussian_copula, normalize_objectives
+from metahp.meta._scale import ScaleTrend
+from metahp.meta._sources import MIN_TRIALS_FOR_OPTIMUM, SourceSelection, meta_distances, select_sources
 from metahp.meta._trend import OptimumTrend
 
 __all__ = [
@@ -34,6 +36,11 @@ __all__ = [
     "GPMetaModel",
     "KNNMetaModel",
     "OptimumTrend",
+    "ScaleTrend",
+    "SourceSelection",
+    "select_sources",
+    "meta_distances",
+    "MIN_TRIALS_FOR_OPTIMUM",
     "LGBMMetaModel",
     "MetaModel",
     "TaskIndex",

@@ -29,7 +29,7 @@ def _ridge_loo(Z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     penalty[0, 0] = 0.0  # the intercept is not shrunk
     inv = np.linalg.pinv(A.T @ A + penalty)
     coef = inv @ A.T @ y
-    hat = np.einsum("ij,jk,ik->i", A, inv, A)
+    hat = ((A @ inv) * A).sum(axis=1)
     fitted = A @ coef
     with np.errstate(divide="ignore", invalid="ignore"):
         loo = y - (y - fitted) / np.clip(1.0 - hat, 1e-9, None)

@@ -1,0 +1,161 @@
+"""Which source tasks answer a question: the same regime and objective type, near in meta-features.
+
+A user asking without a family ("350M parameters, 7B tokens") must be answered from comparable
+training runs, whatever family holds them, and never from a task of another regime (a
+pre-training sweep for a fine-tuning question) or one that shares none of the meta-features
+the user gave. :func:`select_sources` reads the knowledge base's task table and returns the
+comparable tasks, each with its distance to the target, and the reasons it chose them.
+
+Distance: over the meta-features both the target and the source know, each on ``log10`` where
+its values are positive and span more than a factor of ten, standardised by its spread over the
+candidate sources; the root mean square of the differences (as :class:`~metahp.meta.TaskIndex`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metahp.vocabulary import objective_type, regime_of
+
+__all__ = ["SourceSelection", "select_sources", "meta_distances", "MIN_TRIALS_FOR_OPTIMUM"]
+
+#: Trials a source task needs before its best configurations estimate where its optimum lies.
+MIN_TRIALS_FOR_OPTIMUM = 8
+
+
+@dataclass
+class SourceSelection:
+    """The comparable source tasks of a target, nearest first.
+
+    Attributes:
+        names: Source task names, nearest first.
+        families: Their families.
+        distances: Their meta-feature distances to the target.
+        meta: Their raw meta-features.
+        regime: The target's regime (None when neither the caller nor its meta-features say).
+        objective: The objective type the sources were restricted to (None: any).
+        reasons: Why these sources, in words.
+        left_out: Counts of tasks left out, by reason.
+    """
+
+    names: list[str]
+    families: list[str]
+    distances: np.ndarray
+    meta: list[dict[str, float]]
+    regime: str | None
+    objective: str | None
+    reasons: list[str] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def select_sources(
+    tasks: pd.DataFrame,
+    target: Mapping[str, float],
+    *,
+    regime: str | None = None,
+    objective: str | None = None,
+    exclude: Iterable[str] = (),
+    space_names: Iterable[str] = (),
+) -> SourceSelection:
+    """Select the comparable source tasks of a target from a ``KnowledgeBase.tasks()`` frame.
+
+    Args:
+        tasks: The knowledge base's tasks (``name``, ``family``, ``kind``, ``direction``,
+            ``meta_features``, ``n_trials``).
+        target: The target's meta-features.
+        regime: The target's regime (``pretrain``, ``finetune``, ``lora``); None: read from
+            ``model_pretrained`` and ``space_names`` (:func:`metahp.vocabulary.regime_of`).
+        objective: ``loss`` or ``score`` to keep only sources of that objective type; None: any.
+        exclude: Task names never selected.
+        space_names: Parameters of the target's space (a LoRA rank marks adapter fine-tuning).
+
+    Returns:
+        The selection; empty when no task is comparable.
+    """
+    target = {k: float(v) for k, v in target.items() if v is not None and math.isfinite(float(v))}
+    regime = regime or regime_of(None, target, space_names)
+    excluded = set(exclude)
+    left_out: dict[str, int] = {}
+    rows: list[tuple[str, str, dict[str, float]]] = []
+    for name, family, kind, direction, mf, n_trials in zip(
+        tasks["name"], tasks["family"], tasks["kind"], tasks["direction"], tasks["meta_features"], tasks["n_trials"],
+    ):
+        if name in excluded:
+            continue
+        meta = _floats(mf)
+        if int(n_trials) == 0:
+            left_out["no trials"] = left_out.get("no trials", 0) + 1
+            continue
+        if regime is not None and regime_of(str(kind or ""), meta) != regime:
+            left_out["another regime"] = left_out.get("another regime", 0) + 1
+            continue
+        if objective is not None and objective_type(str(direction)) != objective:
+            left_out["another objective type"] = left_out.get("another objective type", 0) + 1
+            continue
+        if not any(k in target for k in meta):
+            left_out["no shared meta-feature"] = left_out.get("no shared meta-feature", 0) + 1
+            continue
+        rows.append((str(name), str(family), meta))
+    reasons = []
+    if regime is not None:
+        reasons.append(f"regime {regime}")
+    if objective is not None:
+        reasons.append(f"objective type {objective}")
+    if not rows:
+        return SourceSelection([], [], np.zeros(0), [], regime, objective, reasons, left_out)
+    distances = meta_distances(target, [m for _, _, m in rows])
+    order = np.lexsort((np.array([n for n, _, _ in rows], dtype=object).astype(str), distances))
+    shared = sorted({k for _, _, m in rows for k in m if k in target})
+    reasons.append(f"near in {', '.join(shared)}")
+    return SourceSelection(
+        names=[rows[i][0] for i in order], families=[rows[i][1] for i in order], distances=distances[order],
+        meta=[rows[i][2] for i in order], regime=regime, objective=objective, reasons=reasons, left_out=left_out,
+    )
+
+
+def meta_distances(target: Mapping[str, float], metas: list[dict[str, float]]) -> np.ndarray:
+    """Distance from ``target`` to each of ``metas`` over the meta-features both know (``inf``: none shared)."""
+    if not metas:
+        return np.zeros(0)
+    names = sorted({k for m in metas for k in m if k in target})
+    table = np.array([[m.get(n, math.nan) for n in names] for m in metas], dtype=float)
+    goal = np.array([target[n] for n in names], dtype=float)
+    for j in range(len(names)):
+        col = table[:, j]
+        ok = np.isfinite(col)
+        if ok.any() and goal[j] > 0 and (col[ok] > 0).all() and col[ok].max() / col[ok].min() > 10:
+            table[:, j] = np.where(ok, np.log10(np.where(ok, col, 1.0)), np.nan)
+            goal[j] = math.log10(goal[j])
+    with np.errstate(invalid="ignore"):
+        spread = np.nanstd(table, axis=0)
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    diff = (table - goal[None, :]) / spread
+    both = np.isfinite(diff)
+    count = both.sum(axis=1)
+    sq = np.where(both, diff, 0.0) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.sqrt(sq.sum(axis=1) / count)
+    return np.where(count > 0, d, np.inf)
+
+
+def _floats(meta: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if not isinstance(meta, Mapping):
+        return out
+    for key, value in meta.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out[str(key)] = number
+    return out
