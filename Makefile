@@ -1,10 +1,13 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test`; `make test-fast` while you work.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest bench clean
+.PHONY: demo test test-fast install lint typecheck pytest bench clean
+
+# Both cores (pytest-xdist); every worker has its own METAHP_HOME and temporary folders (tests/conftest.py).
+PYTEST := $(BIN)/python -m pytest -q -n 2 metahp tests README.md
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,8 +31,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Everything, slow tests included (CI: a skip fails the run, see tests/conftest.py); the 20 slowest are listed.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q metahp tests README.md
+	$(PYTEST) --durations=20
+
+# The tests not marked slow (no training loops, notebooks, benchmarks or stress runs).
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow"
 
 test: lint typecheck pytest
 

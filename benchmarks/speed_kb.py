@@ -23,7 +23,7 @@ SPACE = SearchSpace([
     Float("learning_rate", 1e-5, 1e-1, log=True),
     Int("batch_size", 8, 1024, log=True),
     Float("weight_decay", 0.0, 0.3),
-    Categorical("optimizer", ["adamw", "sgd", "rmsprop"]),
+    Categorical("optimizer", ("adamw", "sgd", "rmsprop")),
 ])
 
 

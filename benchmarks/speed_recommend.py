@@ -33,7 +33,7 @@ def build_kb(path: str, n_tasks: int, n_trials: int):
     from metahp import Categorical, Float, Int, SearchSpace
 
     space = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True), Int("batch_size", 8, 1024, log=True),
-                         Float("weight_decay", 0.0, 0.3), Categorical("optimizer", ["adamw", "sgd", "lion"])])
+                         Float("weight_decay", 0.0, 0.3), Categorical("optimizer", ("adamw", "sgd", "lion"))])
     kb = metahp.KnowledgeBase(path)
     rng = np.random.default_rng(0)
     for t in range(n_tasks):

@@ -30,7 +30,7 @@ SPACE = SearchSpace([
     Int("batch_size", 8, 512, log=True),
     Float("warmup_ratio", 0.0, 0.2),
     Float("weight_decay", 0.0, 0.3),
-    Categorical("optimizer", ["adamw", "sgd", "lion"]),
+    Categorical("optimizer", ("adamw", "sgd", "lion")),
 ])
 
 

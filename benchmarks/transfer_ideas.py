@@ -140,7 +140,7 @@ def trend_relative(suite: Any, mode: str, members: int = 5) -> np.ndarray:
             trend = OptimumTrend(fitted.index.meta, best, list(range(space.dim)))
             intercept = np.nanmean(best - Z @ trend.coef.T, axis=0)  # the ridge's unpenalised intercept
             optimum = {t.name: intercept + Z[i] @ trend.coef.T for i, t in enumerate(fitted.tasks)}
-            moves = trend.coef.any(axis=1)
+            moves = np.asarray(trend.coef.any(axis=1))
 
             def inputs(meta: np.ndarray, X: np.ndarray, opt: np.ndarray, moves: np.ndarray = moves) -> np.ndarray:
                 rel = X.copy()
@@ -319,6 +319,8 @@ def _replay(suite: Any, budget: int, seeds: int, n_tasks: int,
                 prepare(study, fitted, target)
             while problem.remaining > 0:
                 trial = study.ask()
+                if trial.candidate is None:
+                    raise RuntimeError("a pool-mode Study returned a configuration outside its candidates")
                 study.tell(trial, problem.evaluate(int(trial.candidate)))
             r = (target.y - target.y.min()) / (target.y.max() - target.y.min())
             curves.append(np.minimum.accumulate(r[problem.order]))
@@ -611,7 +613,7 @@ def _variant(variant: str) -> Any:
     elif variant == "floor":
         # fit_gp as shipped, but the SingleTaskGP's default outcome standardisation divides by
         # max(std, 1): Standardize's own floor (min_stdv) replaces a smaller std by 1.
-        botorch_gp.Standardize = functools.partial(Standardize, min_stdv=1.0)  # type: ignore[misc]
+        botorch_gp.Standardize = functools.partial(Standardize, min_stdv=1.0)  # type: ignore[misc,assignment]
     try:
         yield
     finally:

@@ -167,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        gap = "" if r["gap_pct"] is None else f"{r['gap_pct']:.3f} / {r['pool_gap_pct']:.3f}"
+        gaps = "" if r["gap_pct"] is None else f"{r['gap_pct']:.3f} / {r['pool_gap_pct']:.3f}"
         lines.append(f"| {r['family']} | {r['tasks']} | {r['regret']:.4f} | {r['pool_regret']:.4f} | "
-                     f"{r['random']:.4f} | {r['wins']}/{r['tasks']} / {r['pool_wins']}/{r['tasks']} | {gap} | "
+                     f"{r['random']:.4f} | {r['wins']}/{r['tasks']} / {r['pool_wins']}/{r['tasks']} | {gaps} | "
                      f"{r['seconds']:.2f} / {r['pool_seconds']:.2f} |")
     lines.append("")
     text = "\n".join(lines)

@@ -12,7 +12,14 @@ from typing import Any
 from metahp.bench._problem import Suite
 from metahp.bench._report import provenance, write_results
 from metahp.bench._runner import DEFAULT_METHODS, QUICK_METHODS, run_transfer
-from metahp.bench._suites import EXTERNAL_SOURCES, MAX_POOL, build_external_kb, find_external, load_suite
+from metahp.bench._suites import (
+    EXTERNAL_SOURCES,
+    MAX_POOL,
+    build_external_kb,
+    check_external_suite,
+    find_external,
+    load_suite,
+)
 
 __all__ = ["benchmark_transfer", "QUICK_SUITES", "QUICK_TASKS"]
 
@@ -61,7 +68,8 @@ def benchmark_transfer(
         max_tasks: Replay at most this many target tasks per suite, spread evenly over it (a
             reduced run, recorded as such in the results; sources are still every other task).
         command: The command line to record in the results (the CLI passes its own).
-        external: The external meta-datasets folder (default: located automatically).
+        external: The external meta-datasets folder (default: :func:`find_external`, which says where
+            it looked and how to get them when they are missing).
         max_pool: Pools larger than this are replayed on a fixed random subsample.
         progress: Called with a progress line per finished task.
 
@@ -76,7 +84,11 @@ def benchmark_transfer(
         loaded: list[Suite] = []
         if kb is None:
             names = list(suites or (QUICK_SUITES if quick else EXTERNAL_SOURCES))
+            for name in names:
+                check_external_suite(name)
             root = Path(external) if external is not None else find_external()
+            if progress is not None:
+                progress(f"reading the public meta-datasets from {root}")
             for name in names:
                 path = build_external_kb(tmp, name, external=root, max_pool=max_pool)
                 suite = load_suite(path, name, max_pool=max_pool)

