@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from metahp import errors
 from metahp.space import Categorical, Float, Int, SearchSpace
+from metahp.types import Direction, Status, TrialPruned
 
 __version__ = "0.1.0"
 
@@ -29,7 +30,8 @@ _LAZY: dict[str, str] = {
     "tasks": "metahp.runner.suite",
 }
 
-__all__ = ["Categorical", "Float", "Int", "SearchSpace", "errors", "__version__", *_LAZY]
+__all__ = ["Categorical", "Direction", "Float", "Int", "SearchSpace", "Status", "TrialPruned", "errors", "__version__",
+           *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb import KnowledgeBase as KnowledgeBase

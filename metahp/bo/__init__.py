@@ -9,12 +9,15 @@ from __future__ import annotations
 from metahp.bo._encoding import FeatureMap, decode_frame, encode_frame, snap
 from metahp.bo._gp import (
     FittedGP,
+    TrustRule,
     candidate_points,
     fit_gp,
     impute_broken,
     log_ei,
+    measured_trust,
     propose,
     refit_due,
+    single_thread,
     standardize_prior,
 )
 from metahp.bo._prior import PRIOR_PSEUDO_COUNT, CallablePrior, MetaModelPrior, Prior, copula, prior_weight
@@ -31,9 +34,12 @@ __all__ = [
     "fit_gp",
     "impute_broken",
     "log_ei",
+    "measured_trust",
     "propose",
     "refit_due",
+    "single_thread",
     "standardize_prior",
+    "TrustRule",
     "PRIOR_PSEUDO_COUNT",
     "CallablePrior",
     "MetaModelPrior",

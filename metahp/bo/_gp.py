@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,8 +34,7 @@ from metahp.bo._ranking import ranking_trust
 from metahp.space import Categorical, SearchSpace
 
 __all__ = ["FittedGP", "fit_gp", "fit_hyperparameters", "neg_log_marginal_likelihood", "log_ei", "candidate_points",
-           "impute_broken", "propose", "single_thread",
-           "refit_due"]
+           "impute_broken", "propose", "single_thread", "refit_due", "TrustRule", "measured_trust"]
 
 REFIT_ALWAYS_UNTIL = 20
 """Up to this many observations the GP hyperparameters are re-optimised at every step."""
@@ -488,6 +487,8 @@ def propose(
     init_state: dict | None = None,
     own_state: dict | None = None,
     optimize: bool = True,
+    trust: TrustRule | None = None,
+    min_scale: float = 0.0,
 ) -> tuple[int, np.ndarray, FittedGP]:
     """One BO step: fit the GP on the observations and pick the candidate of highest LogEI.
 
@@ -504,6 +505,10 @@ def propose(
             (``FittedGP.own``), reused when ``optimize`` is False.
         optimize: Re-optimise the hyperparameters (see :func:`refit_due`); ``False`` reuses
             ``init_state``'s and ``own_state``'s.
+        trust: How the prior's weight is measured (a :class:`TrustRule`; default
+            :func:`measured_trust`).
+        min_scale: Outcome-standardisation floor of every GP fitted in the step (see
+            :func:`fit_gp`); 0 keeps BoTorch's default standardisation.
 
     Returns:
         ``(index into candidates, LogEI of all candidates (m), the fitted GP)``.
@@ -514,7 +519,9 @@ def propose(
     weight = 0.0
     own = None
     if prior_obs is not None and prior_cand is not None:
-        weight, own = _trust(features, y, np.asarray(ok, dtype=bool), prior_obs, own_state, optimize)
+        rule = trust if trust is not None else measured_trust
+        weight, own = rule(features, y, np.asarray(ok, dtype=bool), prior_obs, own_state=own_state,
+                           init_state=init_state, optimize=optimize, min_scale=min_scale)
     offset_obs = weight * prior_obs if prior_obs is not None else np.zeros(len(y))
     offset_cand = weight * prior_cand if prior_cand is not None else None
     good_y = y[np.asarray(ok, dtype=bool)]
@@ -527,16 +534,40 @@ def propose(
     flat = y.size > 1 and float(np.ptp(y)) == 0.0
     with single_thread():
         model = fit_gp(features, y - offset_obs, init_state=init_state, optimize=optimize,
-                       min_scale=1.0 if flat else 0.0)
+                       min_scale=max(min_scale, 1.0 if flat else 0.0))
         fitted = FittedGP(model=model, best=best, weight=weight, own=own)
         scores = log_ei(fitted, fmap(candidates), offset_cand)
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     return int(np.argmax(scores)), scores, fitted
 
 
-def _trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
-           own_state: dict | None, optimize: bool) -> tuple[float, object | None]:
-    """The prior's weight in one step, and the GP on the observations alone if one was fitted.
+class TrustRule(Protocol):
+    """How much a BO step trusts the prior: ``rule(features, y, good, prior_obs, ...) -> (weight, own GP or None)``.
+
+    Args:
+        features: ``n x f`` GP features of the observations.
+        y: ``n`` normalised (copula) observations, broken trials imputed.
+        good: ``n`` mask of usable observations.
+        prior_obs: ``n`` standardised prior means at the observations.
+        own_state: The previous step's GP on the observations alone (``FittedGP.own``), if any.
+        init_state: The previous step's GP on the residual, if any.
+        optimize: Whether this step re-optimises hyperparameters (``False``: reuse the states').
+        min_scale: The step's outcome-standardisation floor, for any GP the rule fits.
+
+    Returns:
+        The weight ``w`` in ``[0, 1]`` of the prior mean, and the GP on the observations alone
+        if the rule fitted one (kept for the next step's ``own_state``), else None.
+    """
+
+    def __call__(self, features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray, *,
+                 own_state: dict | None, init_state: dict | None, optimize: bool,
+                 min_scale: float) -> tuple[float, object | None]: ...
+
+
+def measured_trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray, *,
+                   own_state: dict | None = None, init_state: dict | None = None, optimize: bool = True,
+                   min_scale: float = 0.0) -> tuple[float, object | None]:
+    """The prior's weight in one step, and the GP on the observations alone if one was fitted (a :class:`TrustRule`).
 
     The larger of two measurements on the usable observations (all of the prior's weight
     below three): :func:`~metahp.bo.prior_weight` (how well the prior ranks them, against a
@@ -553,7 +584,8 @@ def _trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.
     if weight >= 1.0:
         return weight, None
     with single_thread():
-        own = fit_gp(features[good], y[good], init_state=None if optimize else own_state, optimize=optimize)
+        own = fit_gp(features[good], y[good], init_state=None if optimize else own_state, optimize=optimize,
+                     min_scale=min_scale)
         # Seeded by the number of observations: the same trials give the same weight.
         trust = ranking_trust(prior_obs[good], y[good], own, np.random.default_rng(len(y)))
     return max(weight, trust), own

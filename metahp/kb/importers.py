@@ -42,6 +42,7 @@ import pandas as pd
 
 from metahp.errors import ImportSourceError
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
+from metahp.types import BROKEN_STATUSES, DIRECTIONS, STATUSES
 
 __all__ = [
     "ImportedTask",
@@ -54,9 +55,9 @@ __all__ = [
     "load_svm",
 ]
 
-_STATUSES = ("ok", "failed", "diverged", "pruned")
-_MISSING_OK_STATUSES = ("failed", "diverged")
-_DIRECTIONS = ("minimize", "maximize")
+_STATUSES = STATUSES
+_MISSING_OK_STATUSES = tuple(sorted(BROKEN_STATUSES))
+_DIRECTIONS = DIRECTIONS
 
 
 @dataclass

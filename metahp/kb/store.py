@@ -44,14 +44,13 @@ from metahp.errors import (
 )
 from metahp.kb.schema import SCHEMA_VERSION, create_schema, migrate
 from metahp.space import Categorical, Float, Int, SearchSpace
+from metahp.types import DIRECTIONS, STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb.bundle import ImportResult
 
 __all__ = ["KnowledgeBase", "AddResult", "TaskInfo", "TaskRef", "STATUSES"]
 
-STATUSES = ("ok", "failed", "diverged", "pruned")
-DIRECTIONS = ("minimize", "maximize")
 _OPTIONAL_COLUMNS = ("status", "fidelity", "cost", "metrics", "curve", "seed", "device", "source", "study_id")
 _RESERVED = {"config", "objective", "value", "created_at", "content_hash", "metahp_version", "trial_id",
              "task_id", "task", "family", "objective_name", "direction", "contributed", *_OPTIONAL_COLUMNS}

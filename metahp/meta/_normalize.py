@@ -31,10 +31,9 @@ import pandas as pd
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
-__all__ = ["gaussian_copula", "normalize_objectives", "BROKEN_STATUSES"]
+from metahp.types import BROKEN_STATUSES
 
-BROKEN_STATUSES = frozenset({"failed", "diverged"})
-"""Trial statuses that count as broken runs (ranked worst, whatever their objective)."""
+__all__ = ["gaussian_copula", "normalize_objectives", "BROKEN_STATUSES"]
 
 
 def gaussian_copula(

@@ -26,10 +26,10 @@ import numpy as np
 
 from metahp.errors import InvalidConfigError, TrainingError, UnknownTaskError
 from metahp.runner._spec import Task
+from metahp.types import STATUSES, TrialPruned
 
 __all__ = ["TrialResult", "Pruned", "run_trial", "resolve_task", "STATUSES", "OPTIMIZERS", "SCHEDULES"]
 
-STATUSES = ("ok", "diverged", "failed", "pruned")
 #: Smoothing window (steps) of the training loss checked against the divergence bound.
 DIVERGENCE_WINDOW = 5
 #: On CUDA the loss is read back every this many steps, not every step, to avoid a sync.
@@ -37,8 +37,9 @@ CUDA_SYNC_EVERY = 8
 ReportFn = Callable[[int, float], Any]
 
 
-class Pruned(Exception):  # noqa: N818 - named like optuna.TrialPruned's role, read as "the run was pruned"
-    """Raise from a ``report`` callback to stop a run; it ends with status ``"pruned"``."""
+Pruned = TrialPruned
+"""Raise from a ``report`` callback to stop a run; it ends with status ``"pruned"`` (the same class as
+:class:`metahp.TrialPruned`, which a :class:`metahp.Study` objective raises)."""
 
 
 @dataclass

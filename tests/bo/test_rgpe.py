@@ -77,7 +77,7 @@ def test_study_with_rgpe_transfer_finds_the_shared_optimum(monkeypatch, tmp_path
     # A knowledge base pointing the wrong way loses its weight after the (wasted) portfolio, and the
     # search then improves on its own GP.
     negated = _run(_bowl_kb(-1.0), "rgpe")
-    weights = negated._warm.rgpe.weights  # type: ignore[union-attr]
+    weights = negated.strategy.rgpe.weights  # type: ignore[attr-defined]
     assert weights[:-1].sum() < 0.1 and weights[-1] > 0.9
     portfolio_best = min(t.value for t in negated.trials[:3])
     assert negated.best_value < 0.5 * portfolio_best
