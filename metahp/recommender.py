@@ -303,6 +303,8 @@ class Recommender:
                            user_names)
         about = _about_sources(selection, fitted, train_family)
         pick = _scale_pick(fitted, space, target.meta_features, meta_of) if self.trend else None
+        if pick is None and selection is not None:
+            pick = _consensus_pick(fitted, space, selection, self.n_neighbours)
         notes = list(pick.warnings) if pick is not None else []
         for note in notes:
             warnings.warn(note, stacklevel=2)
@@ -943,12 +945,7 @@ def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float
         optimum = {}
         for name in params:
             log = bool(getattr(space[name], "log", False))
-            per_task = []
-            for i in idx:
-                raw = [_positive(c.get(name)) if log else c.get(name) for c in fitted.tasks[i].best_configs]
-                nums = [float(v) for v in raw if v is not None and np.isfinite(float(v))]
-                per_task.append(float(np.mean(np.log10(nums) if log else nums)) if nums else np.nan)
-            optimum[name] = np.array(per_task)
+            optimum[name] = np.array([_source_optimum(fitted.tasks[i], name, log) for i in idx])
         trend = ScaleTrend.fit(columns, optimum, target=meta)
         if not trend.active:
             continue
@@ -983,6 +980,44 @@ def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float
             notes.append(f"the trend puts {name} at {value:.3g}, outside the space [{param.low:g}, {param.high:g}]; "
                          "the answer is clipped to the bound")
     return _ScalePick(values=values, rationale=rationale, std_factor=factor, warnings=tuple(notes))
+
+
+def _source_optimum(task: Any, name: str, log: bool) -> float:
+    """A source's optimum of one parameter: the mean of its best configurations, on the parameter's scale."""
+    raw = [_positive(c.get(name)) if log else c.get(name) for c in task.best_configs]
+    nums = [float(v) for v in raw if v is not None and np.isfinite(float(v))]
+    return float(np.mean(np.log10(nums) if log else nums)) if nums else math.nan
+
+
+def _consensus_pick(fitted: FittedMeta, space: SearchSpace, selection: Any, n_near: int) -> _ScalePick | None:
+    """Without a trend: the first pick at the nearest sources' optima (distance-weighted), not at the argmin.
+
+    A source far from the target (a DeBERTa sweep for a MiniLM question) is evidence of where the
+    good region lies, not of its exact best point; the argmin of a meta-model fitted on it is that
+    one task's noise. The meta-model still chooses the parameters the sources do not record.
+    """
+    from metahp.meta import MIN_TRIALS_FOR_OPTIMUM
+
+    by_name = {t.name: t for t in fitted.tasks}
+    near = [(by_name[n], float(d)) for n, d in zip(selection.names, selection.distances)
+            if n in by_name and by_name[n].n_trials >= MIN_TRIALS_FOR_OPTIMUM and by_name[n].best_configs][:n_near]
+    params = [n for n in fitted.param_columns if not isinstance(space[n], Categorical)]
+    if not near or not params:
+        return None
+    weights = np.array([1.0 / (d + 0.1) if math.isfinite(d) else 1.0 for _, d in near])
+    values: dict[str, float] = {}
+    for name in params:
+        log = bool(getattr(space[name], "log", False))
+        opt = np.array([_source_optimum(t, name, log) for t, _ in near])
+        ok = np.isfinite(opt)
+        if ok.any():
+            v = float(np.average(opt[ok], weights=weights[ok]))
+            values[name] = float(10**v) if log else v
+    if not values:
+        return None
+    shown = ", ".join(t.name for t, _ in near[:3]) + (f" and {len(near) - 3} more" if len(near) > 3 else "")
+    return _ScalePick(values=values, rationale=f"the consensus optimum of the nearest sources ({shown}): the mean of "
+                                               "each one's best three configurations, weighted by nearness")
 
 
 def _with_scale_pick(model: Any, meta: Mapping[str, float], space: SearchSpace, candidates: np.ndarray,

@@ -41,7 +41,8 @@ class TaskSpec:
     Attributes:
         name: Task name (unique in a knowledge base), or None for an unnamed target.
         family: Family of tasks it belongs to, or None.
-        kind: What is trained, e.g. ``"lm-pretraining"`` (empty when unknown).
+        kind: The training regime (``"pretrain"``, ``"finetune"``, ``"lora"``; see
+            :data:`metahp.vocabulary.REGIMES`) or other free text (empty when unknown).
         meta_features: Canonical meta-feature name -> float; missing ones are absent
             (or NaN), never 0.
         space: The task's search space, if it has one.
@@ -154,7 +155,9 @@ def describe_task(
             ``budget_tokens_per_param``.
         name: Task name.
         family: Task family.
-        kind: What is trained (free text, e.g. ``"text-classification"``).
+        kind: The training regime (``"pretrain"``, ``"finetune"``, ``"lora"``) or other free text.
+            Default: read from the model, ``"finetune"`` for a checkpoint with weights (``"lora"``
+            when ``space`` has a ``lora_rank``), ``"pretrain"`` for a config; empty without a model.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` or a
             ``torch.device``. Gives ``device_cuda``.
         labels: Class labels, one per document, when the dataset has none.
@@ -190,7 +193,12 @@ def describe_task(
         ))
     if device is not None:
         features.update(device_features(device))
-    return TaskSpec(name=name, family=family, kind=kind or "", meta_features=features, space=space)
+    if not kind:
+        from metahp.vocabulary import regime_of
+
+        # A model with weights is fine-tuned (LoRA when the space has a rank), a config is trained from scratch.
+        kind = regime_of(None, features, space.names if space is not None else ()) or ""
+    return TaskSpec(name=name, family=family, kind=kind, meta_features=features, space=space)
 
 
 def resolve_task(task: Any, kb: KnowledgeBase | None = None) -> TaskSpec:

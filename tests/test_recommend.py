@@ -176,6 +176,7 @@ def test_cli_table_and_json(tmp_path, capsys):
     assert len(data["recommendations"]) == 2
     assert main(["recommend", "--meta", "model_params", "--kb", str(path)]) == 2
     assert "key=number" in capsys.readouterr().err
+    metahp.KnowledgeBase(tmp_path / "empty.duckdb").stats()  # an existing, empty store
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(["recommend", "--meta", "model_params=3e7", "--kb", str(tmp_path / "empty.duckdb"),
@@ -251,3 +252,95 @@ def test_cli_builtin_task_and_candidates_file(tmp_path, capsys):
     assert [r["config"] for r in recs] == [grid[r["candidate"]] for r in recs]
     assert main(["recommend", "--task", "synth/1", "--kb", str(path), "--candidates", str(tmp_path / "no.csv")]) == 2
     assert "--candidates" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# the user's own question: vocabulary, sources across families, scale, fine-tuning
+
+def _lm_store():
+    """Two pre-training families (one with a Step-Law-like optimum, one toy) and one fine-tuning family."""
+    kb = metahp.KnowledgeBase(":memory:")
+    law = SearchSpace([Float("learning_rate", 1e-4, 3e-2, log=True), Int("batch_size", 16, 1024, log=True)])
+    lrs, bss = np.geomspace(1.2e-4, 2.5e-2, 9), np.geomspace(16, 1024, 7).round().astype(int)
+    for n in (2e8, 3e8, 5e8, 8e8):
+        for d in (4e9, 1e10, 3e10):
+            lr_opt, bs_opt = 1.79 * n**-0.713 * d**0.307, 0.58 * d**0.571 / 2048
+            name = f"law/N{n:.0e}-D{d:.0e}"
+            kb.add_task(name, family="law", kind="pretrain", space=law, objective_name="loss",
+                        meta_features={"model_params_nonembedding": n, "budget_tokens": d, "model_seq_len": 2048.0})
+            kb.add_trials(name, [{"learning_rate": float(lr), "batch_size": int(bs),
+                                  "objective": 2.0 + np.log10(lr / lr_opt) ** 2 + 0.3 * np.log10(bs / bs_opt) ** 2}
+                                 for lr in lrs for bs in bss])
+    toy = SearchSpace([Float("learning_rate", 1e-4, 1e-1, log=True), Int("num_layers", 1, 4)])
+    kb.add_task("toy/a", family="toy", kind="causal-lm", space=toy, objective_name="loss",
+                meta_features={"model_params_nonembedding": 2e4, "budget_tokens": 1e6, "model_seq_len": 64.0})
+    kb.add_trials("toy/a", [{"learning_rate": float(lr), "num_layers": int(nl),
+                             "objective": float(abs(np.log10(lr) + 2))}
+                            for lr in np.geomspace(1e-4, 1e-1, 8) for nl in (1, 2, 3, 4)])
+    ft = SearchSpace([Float("learning_rate", 1e-6, 1e-3, log=True), Int("epochs", 1, 4),
+                      Float("warmup_ratio", 0.0, 0.3)])
+    kb.add_task("ft/nli", family="ft", kind="finetune", space=ft, objective_name="accuracy", direction="maximize",
+                meta_features={"model_params": 1.8e8, "model_pretrained": 1.0, "data_num_classes": 3.0})
+    rng = np.random.default_rng(0)
+    kb.add_trials("ft/nli", [{"learning_rate": float(lr), "epochs": int(e), "warmup_ratio": float(w),
+                              "objective": float(0.9 - 0.05 * (np.log10(lr) + 4.6) ** 2 - 0.01 * abs(e - 3))}
+                             for lr, e, w in zip(10 ** rng.uniform(-6, -3, 60), rng.integers(1, 5, 60),
+                                                 rng.uniform(0, 0.3, 60))])
+    return kb
+
+
+@pytest.fixture
+def lm_kb():
+    return _lm_store()
+
+
+def test_unknown_meta_feature_family_and_regime_are_refused_with_did_you_mean(lm_kb):
+    from metahp.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="did you mean 'model_params'") as err:
+        recommend({"params": 3.5e8}, kb=lm_kb)
+    assert "budget_tokens" in err.value.valid
+    with pytest.raises(UnknownNameError, match="did you mean 'law'"):
+        recommend({"model_params": 3.5e8}, kb=lm_kb, family="laws")
+    with pytest.raises(UnknownNameError, match="unknown regime 'pretrian'.*'pretrain'"):
+        recommend({"model_params": 3.5e8}, kb=lm_kb, regime="pretrian")
+    with pytest.raises(UnknownNameError, match="objective type"):
+        recommend({"model_params": 3.5e8}, kb=lm_kb, objective="accuracy")
+
+
+def test_without_a_family_the_answer_comes_from_comparable_sources_in_their_space(lm_kb):
+    recs = recommend({"model_params_nonembedding": 3.5e8, "budget_tokens": 7e9, "model_seq_len": 2048}, k=3,
+                     kb=lm_kb)
+    assert set(recs[0].config) == {"learning_rate", "batch_size"}  # no architecture, no fine-tuning parameters
+    assert "law" in recs[0].sources and "ft" not in recs[0].sources.split("(")[1].split(")")[0]
+    assert recs[0].rationale.startswith("follows the scale trend of 12 law tasks")
+    n, d = 3.5e8, 7e9
+    assert recs[0].config["learning_rate"] == pytest.approx(1.79 * n**-0.713 * d**0.307, rel=0.15)
+    assert recs[0].warnings == ()
+
+
+def test_the_top_pick_follows_scale_and_warns_beyond_the_sources(lm_kb):
+    small = recommend({"model_params_nonembedding": 2.5e8, "budget_tokens": 5e9}, k=1, kb=lm_kb)[0]
+    with pytest.warns(UserWarning, match=r"10B parameters is 12.5x the largest related source \(800M\)"):
+        large = recommend({"model_params_nonembedding": 1e10, "budget_tokens": 5e9}, k=1, kb=lm_kb)[0]
+    expected = (1e10 / 2.5e8) ** -0.713
+    assert large.config["learning_rate"] / small.config["learning_rate"] == pytest.approx(expected, rel=0.2)
+    assert "less certain (standard deviation x" in large.warnings[0] and small.warnings == ()
+
+
+def test_fine_tuning_answers_come_from_fine_tuning_sources_with_epochs_and_warmup(lm_kb):
+    recs = recommend({"model_params": 2.2e7, "model_pretrained": 1.0, "data_num_classes": 2.0}, k=2, kb=lm_kb)
+    assert "1 source tasks of 1 family (ft)" in recs[0].sources
+    assert {"learning_rate", "epochs", "warmup_ratio"} <= set(recs[0].config)
+    assert 1e-5 <= recs[0].config["learning_rate"] <= 1e-4
+    with pytest.warns(UserWarning, match="no task of the knowledge base is comparable"):
+        lora = recommend({"model_params": 2.2e7, "model_pretrained": 1.0}, k=1, kb=lm_kb, regime="lora")
+    assert lora[0].config["learning_rate"] == pytest.approx(2e-4) and lora[0].config["lora_rank"] == 16
+
+
+def test_a_space_in_trainer_names_is_answered_in_those_names(lm_kb):
+    space = SearchSpace([Float("lr", 1e-5, 1e-1, log=True), Int("per_device_train_batch_size", 8, 2048, log=True)])
+    recs = recommend({"model_params_nonembedding": 3.5e8, "budget_tokens": 7e9}, space=space, k=2, kb=lm_kb)
+    assert set(recs[0].config) == {"lr", "per_device_train_batch_size"}
+    assert space.validate(recs[0].config) == recs[0].config
+    assert recs[0].config["lr"] == pytest.approx(1.79 * 3.5e8**-0.713 * 7e9**0.307, rel=0.15)

@@ -62,10 +62,15 @@ class VerifyReport:
 
     @property
     def beats_default(self) -> bool | None:
-        """Whether the best verified recommendation beats the task's default configuration."""
+        """Whether the best verified recommendation beats the task's default configuration.
+
+        None when the default was not trained (``include_default=False``) or nothing was measured.
+        """
         best = self.best
-        if best is None or self.default is None or self.default.measured is None:
-            return None if best is None else True
+        if best is None or self.default is None:  # without a default run there is nothing to claim
+            return None
+        if self.default.measured is None:
+            return True
         return self._better(best.measured, self.default.measured)  # type: ignore[arg-type]
 
     def table(self) -> str:

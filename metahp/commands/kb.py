@@ -40,10 +40,25 @@ def add_kb_argument(parser: argparse.ArgumentParser) -> None:
                         help="knowledge-base file (default: the embedded default store, or $METAHP_KB)")
 
 
-def open_kb(args: argparse.Namespace) -> Any:
-    """Open the knowledge base named by ``--kb`` (the default store when absent)."""
+def open_kb(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
+    """Open the knowledge base named by ``--kb`` (the default store when absent).
+
+    Args:
+        args: Parsed arguments with ``kb``.
+        must_exist: Refuse a ``--kb`` file that does not exist (read-only commands: a mistyped
+            path would otherwise create an empty store and answer from nothing).
+
+    Raises:
+        KnowledgeBaseError: ``must_exist`` and no file at ``--kb``.
+    """
+    from pathlib import Path
+
+    from metahp.errors import KnowledgeBaseError
     from metahp.kb import KnowledgeBase
 
+    if must_exist and args.kb not in (None, ":memory:") and not Path(args.kb).expanduser().exists():
+        raise KnowledgeBaseError(f"--kb {args.kb!r} does not exist; give the path of an existing knowledge-base file, "
+                                 "or leave --kb out for the default store")
     return KnowledgeBase(args.kb)
 
 
@@ -66,7 +81,7 @@ def _pairs(text: str | None) -> dict[str, str] | None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    stats = open_kb(args).stats()
+    stats = open_kb(args, must_exist=True).stats()
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -107,7 +122,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    kb = open_kb(args)
+    kb = open_kb(args, must_exist=True)
     path = kb.export(args.path, tasks=_csv(args.tasks), contributed_only=args.contributed)
     manifest = json.loads((Path(path) / "manifest.json").read_text())
     print(f"wrote {manifest['tasks']} tasks and {manifest['trials']} trials to {path}")
@@ -115,7 +130,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
-    frame = open_kb(args).tasks(family=args.family)
+    frame = open_kb(args, must_exist=True).tasks(family=args.family)
     if args.json:
         print(frame[["task_id", "name", "family", "kind", "n_trials", "meta_features"]].to_json(orient="records"))
         return 0

@@ -13,6 +13,8 @@ __all__ = ["register"]
 _EPILOG = """\
 examples:
   metahp recommend --task steplaw-dense/N429M-D50B -k 5 --exclude steplaw-dense/N429M-D50B
+  metahp recommend --meta model_params_nonembedding=3.5e8,budget_tokens=7e9,model_seq_len=2048
+  metahp recommend --meta model_params=2.2e7,model_pretrained=1 --regime finetune
   metahp recommend --meta model_params_nonembedding=3e8,budget_tokens=2e10 --family steplaw-dense
   metahp recommend --task nmt/en-ja --model knn --json
   metahp recommend --task docs-m -k 3                  # a built-in task the store does not hold
@@ -34,7 +36,11 @@ def register(subparsers: Any) -> None:
                         help=f"name of a task in the knowledge base, or of a built-in task (`{BUILTIN_TASKS_HINT}`)")
     parser.add_argument("--meta", default=None, metavar="KEY=VALUE,...",
                         help="meta-features of the task (added to / overriding the named task's)")
-    parser.add_argument("--family", default=None, help="family to learn from and take the search space of")
+    parser.add_argument("--family", default=None,
+                        help="family to learn from and take the search space of (default: every comparable task)")
+    parser.add_argument("--regime", default=None, help="pretrain, finetune or lora (default: from the task)")
+    parser.add_argument("--objective", default=None, choices=["loss", "score"],
+                        help="only learn from sources whose objective is a loss (or a score)")
     parser.add_argument("-k", type=int, default=5, help="number of configurations (default 5)")
     parser.add_argument("--model", default="lgbm", help="meta-model: lgbm, gp or knn (default lgbm)")
     parser.add_argument("--exclude", nargs="+", default=None, metavar="NAME",
@@ -74,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise MetaHPError(f"-k must be at least 1, got {args.k}")
-    kb = open_kb(args)
+    kb = open_kb(args, must_exist=True)
     meta = _parse_meta(args.meta)
     task: Any
     family = args.family
@@ -106,7 +112,8 @@ def _run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         recs = Recommender(kb, model=args.model).recommend(
             task, space=builtin.space if builtin is not None else None, k=args.k, exclude=args.exclude,
-            family=family, seed=args.seed, candidates=_read_candidates(args.candidates))
+            family=family, seed=args.seed, candidates=_read_candidates(args.candidates), regime=args.regime,
+            objective=args.objective)
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if args.json:
         print(json.dumps({"recommendations": [r.to_dict() for r in recs], "warnings": notes}, indent=2, default=str))
@@ -161,6 +168,8 @@ def _print_table(recs: list[Any]) -> None:
         for n in first.neighbours:
             cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in n.best_config.items())
             print(f"  {n.task}  d={n.distance:.3f}  {cfg}  {n.objective_name}={n.best_value:.4g}")
+    if first.sources:
+        print(f"\nsources: {first.sources}")
     if first.filled:
         print("\nset without knowledge-base evidence:")
         for name, how in first.filled.items():

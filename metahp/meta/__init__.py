@@ -22,7 +22,7 @@ from metahp.meta._knn import KNNMetaModel
 from metahp.meta._lgbm import LGBMMetaModel
 from metahp.meta._neighbours import TaskIndex
 from metahp.meta._normalize import BROKEN_STATUSES, gaussian_copula, normalize_objectives
-from metahp.meta._scale import ScaleTrend
+from metahp.meta._scale import CrossScaleModel, ScaleTrend
 from metahp.meta._sources import MIN_TRIALS_FOR_OPTIMUM, SourceSelection, meta_distances, select_sources
 from metahp.meta._trend import OptimumTrend
 
@@ -37,6 +37,7 @@ __all__ = [
     "KNNMetaModel",
     "OptimumTrend",
     "ScaleTrend",
+    "CrossScaleModel",
     "SourceSelection",
     "select_sources",
     "meta_distances",

@@ -7,8 +7,8 @@ the user gave. :func:`select_sources` reads the knowledge base's task table and 
 comparable tasks, each with its distance to the target, and the reasons it chose them.
 
 Distance: over the meta-features both the target and the source know, each on ``log10`` where
-its values are positive and span more than a factor of ten, standardised by its spread over the
-candidate sources; the root mean square of the differences (as :class:`~metahp.meta.TaskIndex`).
+its values are positive (sizes compare by ratio), standardised by its spread over the candidate
+sources (one decade where they do not spread); the root mean square of the differences.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def meta_distances(target: Mapping[str, float], metas: list[dict[str, float]]) -
     for j in range(len(names)):
         col = table[:, j]
         ok = np.isfinite(col)
-        if ok.any() and goal[j] > 0 and (col[ok] > 0).all() and col[ok].max() / col[ok].min() > 10:
+        if ok.any() and goal[j] > 0 and (col[ok] > 0).all():
             table[:, j] = np.where(ok, np.log10(np.where(ok, col, 1.0)), np.nan)
             goal[j] = math.log10(goal[j])
     with np.errstate(invalid="ignore"):

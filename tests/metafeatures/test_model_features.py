@@ -105,3 +105,21 @@ def test_bad_models(tmp_path: Path) -> None:
         model_features(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"n_layer": 2}))
     assert model_features(tmp_path) == {"model_layers": 2.0, "model_pretrained": 0.0}
+
+
+def test_describe_task_reads_the_regime_from_the_model(tmp_path) -> None:
+    from metahp import SearchSpace
+    from metahp.space import Int
+    from metahp.task import describe_task
+
+    spec = describe_task(["a good film", "a bad film"], model=MINILM, labels=[1, 0])
+    assert spec.kind == "finetune" and spec.meta_features["model_pretrained"] == 1.0
+    lora = describe_task(model=MINILM, space=SearchSpace([Int("lora_rank", 1, 64, log=True)]))
+    assert lora.kind == "lora"
+    assert describe_task(model={"n_layer": 2, "n_embd": 64}).kind == "pretrain"  # a config trains from scratch
+    assert describe_task(model=MINILM, kind="my-own-kind").kind == "my-own-kind"
+    assert describe_task(["text only"]).kind == ""  # no model, no regime
+    folder = tmp_path / "config-only"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 2}))
+    assert describe_task(model=folder).kind == "pretrain"  # a folder without weights starts from scratch

@@ -1,0 +1,43 @@
+"""select_sources: comparable tasks of any family, by regime, objective type and meta-feature distance."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from metahp.meta import select_sources
+
+
+def _tasks() -> pd.DataFrame:
+    rows = [
+        ("pre/a", "pre", "pretrain", "minimize", {"model_params": 1e8, "budget_tokens": 2e9}),
+        ("pre/b", "pre", "lm-pretraining", "minimize", {"model_params": 1e9, "budget_tokens": 2e10}),
+        ("toy/c", "toy", "causal-lm", "minimize", {"model_params": 1e5, "model_pretrained": 0.0}),
+        ("ft/d", "ft", "finetune", "maximize", {"model_params": 1e8, "model_pretrained": 1.0}),
+        ("cls/e", "cls", "classification", "maximize", {"model_params": 1e6, "model_pretrained": 0.0}),
+        ("svm/f", "svm", "", "minimize", {"mf0": 1.0}),
+    ]
+    return pd.DataFrame([{"name": n, "family": f, "kind": k, "direction": d, "meta_features": m, "n_trials": 10}
+                         for n, f, k, d, m in rows])
+
+
+def test_regime_objective_and_shared_features_choose_the_sources_nearest_first():
+    sel = select_sources(_tasks(), {"model_params": 1.2e8, "budget_tokens": 2e9}, regime="pretrain")
+    assert sel.names[0] == "pre/a" and sel.names[-1] == "toy/c"
+    assert set(sel.names) == {"pre/a", "pre/b", "cls/e", "toy/c"}  # any family, kinds read as regimes
+    assert sel.left_out == {"another regime": 2}  # the fine-tuning task and the SVM table of no regime
+    assert list(sel.distances) == sorted(sel.distances)
+    loss_only = select_sources(_tasks(), {"model_params": 1.2e8}, regime="pretrain", objective="loss")
+    assert loss_only.left_out["another objective type"] == 1
+    assert "cls/e" not in loss_only.names and "pre/a" in loss_only.names
+
+
+def test_the_regime_is_read_from_model_pretrained_and_a_lora_rank():
+    sel = select_sources(_tasks(), {"model_params": 2e8, "model_pretrained": 1.0})
+    assert sel.regime == "finetune" and sel.names == ["ft/d"]
+    lora = select_sources(_tasks(), {"model_params": 2e8, "model_pretrained": 1.0}, space_names=["lora_rank"])
+    assert lora.regime == "lora" and lora.names == []
+
+
+def test_excluded_tasks_are_never_selected():
+    sel = select_sources(_tasks(), {"model_params": 1e8}, regime="pretrain", exclude=["pre/a"])
+    assert "pre/a" not in sel.names
