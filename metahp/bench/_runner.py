@@ -187,6 +187,11 @@ def _score(suite: Suite, tasks: list[str], methods: list[str], results: dict[str
         entry["speedup_vs_gp"] = speedup(curves[m], curves["gp"]) if "gp" in curves else None
         entry["seconds_per_suggestion"] = seconds / count if count else None
         entry["regret_curve"] = [float(v) for v in curves[m]]
+        # Rows are task-major (seeds rows per task): the mean over tasks of each seed shows the seed-to-seed spread.
+        by_seed = regrets[m].reshape(len(tasks), seeds, -1).mean(axis=0)
+        entry["regret_by_seed"] = {str(t): [float(v) for v in by_seed[:, t - 1]] for t in report_t}
+        by_task = regrets[m].reshape(len(tasks), seeds, -1).mean(axis=1)
+        entry["regret_by_task"] = {str(t): [float(v) for v in by_task[:, t - 1]] for t in report_t}
         if get_method(m).note:
             entry["note"] = get_method(m).note
         record["methods"][m] = entry

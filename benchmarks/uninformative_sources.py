@@ -1,0 +1,197 @@
+"""Issue 23's public reproduction: a warm-started search whose source tasks say nothing about the target.
+
+Each external suite is replayed with the transfer benchmark's protocol (pool mode, leave the
+target out, every task, its own random stream per (task, seed)), except that the knowledge
+base the warm-started methods learn from is a copy in which every task's recorded objectives
+are permuted across that task's configurations (a fixed seed per task). The target's pool
+keeps its real objectives, so the sources carry no information about it: the best a
+transfer method can do is notice that and search like a cold one.
+
+Suites: ``svm`` (accuracies, many ties), ``hpobench-mlp``, ``fcnet`` (judged on log10 of
+the MSE, as in the protocol) and ``hpobench-mlp-r2``, HPOBench's balanced accuracies rounded
+to two decimals (as on an evaluation set of about a hundred examples), so that every task,
+target and sources, has many ties. Methods: cold GP-BO (``gp``: ``metahp.Study`` without a
+knowledge base) and ``metahp`` (the warm-started ``Study``), run by
+:func:`metahp.bench.run_transfer` on the same splits and streams. The seed-to-seed spread is
+the standard deviation, over the seeds, of the mean regret over tasks of each seed.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/uninformative_sources.py            # every task, 5 seeds
+    nice -n 10 .venv/bin/python benchmarks/uninformative_sources.py --max-tasks 10 --seeds 3 --out /tmp/u
+
+writes ``uninformative_sources.md`` and ``.json`` into ``--out`` (default ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metahp.bench import Suite, build_external_kb, find_external, load_suite, run_transfer, stream_seed
+from metahp.bench._report import provenance
+from metahp.kb import KnowledgeBase
+
+SUITES: dict[str, tuple[str, int | None]] = {
+    "svm": ("svm", None),
+    "hpobench-mlp": ("hpobench-mlp", None),
+    "fcnet": ("fcnet", None),
+    "hpobench-mlp-r2": ("hpobench-mlp", 2),
+}
+"""Reproduction suite -> (external family, decimals the recorded objective is rounded to, or None)."""
+
+METHODS = ("gp", "metahp")
+REPORT_T = (5, 10, 25, 50)
+
+
+def derived_kb(source: Path, target: Path, family: str, *, permute: bool, decimals: int | None) -> Path:
+    """Copy ``family`` of the knowledge base at ``source`` into ``target``, objectives changed.
+
+    Args:
+        source: A knowledge base holding the family (as :func:`metahp.bench.build_external_kb` makes it).
+        target: The new knowledge-base file.
+        family: The family to copy (every task, meta-features and space kept).
+        permute: Permute each task's objectives across its configurations (seeded by task).
+        decimals: Round the recorded objective (original sign) to this many decimals first.
+
+    Returns:
+        ``target``.
+    """
+    src = KnowledgeBase(source)
+    dst = KnowledgeBase(target)
+    for name in src.tasks(family=family)["name"]:
+        info = src.task_info(name)
+        trials = src.trials(task=name, status="ok")
+        assert info.space is not None
+        frame = trials[info.space.names].reset_index(drop=True)
+        value = trials["value"].to_numpy(dtype=float)
+        if decimals is not None:
+            value = np.round(value, decimals)
+        if permute:
+            value = np.random.default_rng(stream_seed(family, name, "permute")).permutation(value)
+        frame["objective"] = value
+        dst.add_task(name, family=info.family, kind=info.kind, meta_features=dict(info.meta_features),
+                     space=info.space, objective_name=info.objective_name, direction=info.direction,
+                     provenance={**info.provenance, "benchmark": "uninformative_sources", "permuted": permute,
+                                 "rounded_to": decimals})
+        dst.add_trials(name, frame, source="benchmark:uninformative_sources")
+    return target
+
+
+def uninformative_suite(folder: Path, name: str, external: Path) -> Suite:
+    """The suite ``name`` of :data:`SUITES`: real (possibly rounded) target pools, permuted sources."""
+    family, decimals = SUITES[name]
+    folder.mkdir(parents=True, exist_ok=True)
+    real = build_external_kb(folder, family, external=external)
+    if decimals is not None:
+        real = derived_kb(real, folder / f"{name}-real.duckdb", family, permute=False, decimals=decimals)
+    permuted = derived_kb(real, folder / f"{name}-permuted.duckdb", family, permute=True, decimals=None)
+    suite = load_suite(real, family)
+    notes = [f"targets: the real pools of {family}" + (f", objective rounded to {decimals} decimals" if decimals
+                                                         else ""),
+             "sources: every task's objectives permuted across its configurations (seeded per task)"]
+    return dataclasses.replace(suite, name=name, kb_path=str(permuted), notes=notes + suite.notes)
+
+
+def _spread(record: dict[str, Any], method: str, t: int) -> tuple[float, float, float, float]:
+    """Mean, seed-to-seed standard deviation, min and max of the per-seed mean regret at ``t``."""
+    entry = record["methods"][method]
+    per_seed = np.asarray(entry["regret_by_seed"][str(t)], dtype=float)
+    return float(entry["regret"][str(t)]), float(per_seed.std(ddof=1)) if per_seed.size > 1 else 0.0, \
+        float(per_seed.min()), float(per_seed.max())
+
+
+def markdown(records: dict[str, dict[str, Any]], command: str, meta: dict[str, Any]) -> str:
+    """The results table: metahp against cold GP at each T, with cold GP's seed-to-seed spread."""
+    lines = ["# Uninformative sources (issue 23)", "",
+             "Pool replay as in `BENCHMARK_PROTOCOL.md` (leave the target out, its own stream per task and seed), "
+             "but the knowledge base the warm start learns from has every task's objectives permuted across its "
+             "configurations, so the sources say nothing about the target. Mean normalised regret over tasks × "
+             "seeds; ± is the standard deviation over seeds of each seed's mean over tasks; `within` says whether "
+             "metahp's mean is at most cold GP's mean plus cold GP's seed-to-seed standard deviation.", "",
+             f"Command: `{command}`", "",
+             f"git {meta['git_rev'][:10]}{' (dirty)' if meta.get('git_dirty') else ''}, {meta['generated_at']}, "
+             f"{meta['wall_seconds']} s on {meta['cpus']} shared cores.", ""]
+    head = ["suite", "tasks × seeds"] + [f"{m} @{t}" for t in REPORT_T for m in ("metahp", "gp")] + \
+        ["within @25", "within @50"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for name, rec in records.items():
+        if any(m not in rec["methods"] for m in METHODS):
+            lines.append(f"| {name} | failed: {rec.get('failed_methods')} |")
+            continue
+        cells = [name, f"{rec['tasks']} × {rec['seeds']}"]
+        within = []
+        for t in REPORT_T:
+            if t > rec["budget"]:
+                cells += ["—", "—"]
+                within += ["—"] if t in (25, 50) else []
+                continue
+            mh, mh_sd, _, _ = _spread(rec, "metahp", t)
+            gp, gp_sd, _, _ = _spread(rec, "gp", t)
+            cells += [f"{mh:.4f} ± {mh_sd:.4f}", f"{gp:.4f} ± {gp_sd:.4f}"]
+            if t in (25, 50):
+                within.append("yes" if mh <= gp + gp_sd else "no")
+        lines.append("| " + " | ".join(cells + within) + " |")
+    lines += ["", "Notes:"]
+    for name, rec in records.items():
+        lines += [f"- {name}: " + "; ".join(rec["notes"])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the reproduction and write its table and JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suites", default=",".join(SUITES), help="comma-separated names of SUITES")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--max-tasks", type=int, default=None, help="at most this many targets per suite (spread)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    command = " ".join(["python", "benchmarks/uninformative_sources.py", *map(shlex.quote, argv or sys.argv[1:])])
+    meta = provenance()
+    started = time.perf_counter()
+    external = find_external()
+    with tempfile.TemporaryDirectory(prefix="metahp-uninformative-") as tmp:
+        suites = [uninformative_suite(Path(tmp) / name, name, external) for name in args.suites.split(",")]
+        targets: dict[str, Sequence[str]] | None = None
+        if args.max_tasks:
+            targets = {}
+            for s in suites:
+                names = [t.name for t in s.tasks]
+                step = max(1.0, len(names) / args.max_tasks)
+                targets[s.name] = [names[int(i * step)] for i in range(min(args.max_tasks, len(names)))]
+        previous = os.environ.get("METAHP_HOME")
+        os.environ["METAHP_HOME"] = str(Path(tmp) / "home")  # leave-one-out meta-models cached beside the copies
+        try:
+            records = run_transfer(suites, METHODS, seeds=args.seeds, budget=args.budget, workers=args.workers,
+                                   targets=targets, progress=lambda line: print(line, flush=True))
+        finally:
+            if previous is None:
+                os.environ.pop("METAHP_HOME", None)
+            else:
+                os.environ["METAHP_HOME"] = previous
+    meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"command": command, **meta, "max_tasks": args.max_tasks, "suites": records}
+    (out / "uninformative_sources.json").write_text(json.dumps(payload, indent=1) + "\n")
+    text = markdown(records, command, meta)
+    (out / "uninformative_sources.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
