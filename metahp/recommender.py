@@ -302,7 +302,8 @@ class Recommender:
             return _answer(_fallback(space, target.meta_features, int(k), seed, why, pool, regime=wanted_regime),
                            user_names)
         about = _about_sources(selection, fitted, train_family)
-        pick = _scale_pick(fitted, space, target.meta_features, meta_of) if self.trend else None
+        prior = None if wanted_regime in ("finetune", "lora") else _literature_prior(target.meta_features)
+        pick = _scale_pick(fitted, space, target.meta_features, meta_of, prior) if self.trend else None
         if pick is None and selection is not None:
             pick = _consensus_pick(fitted, space, selection, self.n_neighbours)
         notes = list(pick.warnings) if pick is not None else []
@@ -654,6 +655,20 @@ def literature_defaults(space: SearchSpace, meta: Mapping[str, float],
     return _clipped(space, wanted)
 
 
+LITERATURE_EXPONENTS: dict[str, dict[str, float]] = {
+    "learning_rate": {"model_params_nonembedding": -0.713, "model_params": -0.713, "budget_tokens": 0.307},
+    "batch_size": {"budget_tokens": 0.571},
+}
+"""Step Law's exponents (Li et al. 2025; the same law as :func:`literature_defaults`): the prior a
+pre-training trend of the sources' optima is shrunk towards (:class:`metahp.meta.ScaleTrend`)."""
+
+def _literature_prior(meta: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """:data:`LITERATURE_EXPONENTS` on the one model-size feature the target gives (never two at once)."""
+    size = next((f for f in ("model_params_nonembedding", "model_params") if f in meta), None)
+    return {param: {f: e for f, e in slopes.items() if not f.startswith("model_params") or f == size}
+            for param, slopes in LITERATURE_EXPONENTS.items()}
+
+
 _FINETUNING_DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
     "finetune": {
         "learning_rate": (2e-5, "full fine-tuning lr 2e-5 (BERT / RoBERTa practice)"),
@@ -925,7 +940,8 @@ class _ScalePick:
 
 
 def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float],
-                meta_of: Mapping[str, Mapping[str, Any]]) -> _ScalePick | None:
+                meta_of: Mapping[str, Mapping[str, Any]],
+                prior: Mapping[str, Mapping[str, float]] | None = None) -> _ScalePick | None:
     """Fit a :class:`~metahp.meta.ScaleTrend` per source family and use the nearest family whose trend holds."""
     from metahp.meta import MIN_TRIALS_FOR_OPTIMUM, ScaleTrend, meta_distances
     from metahp.meta._scale import short_count
@@ -946,7 +962,7 @@ def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float
         for name in params:
             log = bool(getattr(space[name], "log", False))
             optimum[name] = np.array([_source_optimum(fitted.tasks[i], name, log) for i in idx])
-        trend = ScaleTrend.fit(columns, optimum, target=meta)
+        trend = ScaleTrend.fit(columns, optimum, target=meta, prior=prior)
         if not trend.active:
             continue
         near = float(np.min(meta_distances(meta, metas)))

@@ -88,6 +88,7 @@ class ScaleTrend:
         n_tasks: Source tasks the trend was fitted on.
         fits: Parameter -> its fit, only for parameters whose trend is kept.
         r2: Parameter -> leave-one-task-out R^2 (also for parameters not kept).
+        prior: Parameter -> feature -> the exponent the fit is shrunk towards (0 where not given).
     """
 
     features: list[str]
@@ -98,6 +99,7 @@ class ScaleTrend:
     n_tasks: int
     fits: dict[str, _Fit] = field(default_factory=dict)
     r2: dict[str, float] = field(default_factory=dict)
+    prior: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -108,6 +110,7 @@ class ScaleTrend:
         target: Mapping[str, float],
         min_tasks: int = 8,
         min_r2: float = 0.5,
+        prior: Mapping[str, Mapping[str, float]] | None = None,
     ) -> ScaleTrend:
         """Fit the trend of each parameter's optimum on the scale features the target gives.
 
@@ -118,6 +121,10 @@ class ScaleTrend:
                 and that vary across the sources are used.
             min_tasks: Fewest source tasks a parameter's trend needs.
             min_r2: Leave-one-task-out R^2 a parameter's trend needs to be kept.
+            prior: Parameter -> feature -> a published exponent (e.g. Step Law's lr ~ N^-0.713
+                D^0.307): the ridge shrinks the exponents towards it instead of towards zero, by
+                as much as leave-one-task-out error says (few sources over a narrow range of sizes
+                pin an exponent down badly; many pull it to what they show).
         """
         columns = {name: np.asarray(values, dtype=float) for name, values in meta.items()}
         t = len(next(iter(columns.values()))) if columns else 0
@@ -153,9 +160,14 @@ class ScaleTrend:
             y = y_all[known]
             if known.sum() < min_tasks or np.ptp(y) == 0:
                 continue
+            slopes = np.array([float((prior or {}).get(param, {}).get(f, 0.0)) for f in features])
+            if slopes.any():
+                trend.prior[param] = {f: float(v) for f, v in zip(features, slopes) if v}
+            offset = X[known] @ slopes  # the prior's part, fixed; the ridge fits what is left
+            sst = float(((y - y.mean()) ** 2).sum())
             best: tuple[float, _Fit] | None = None
             for alpha in _ALPHAS:
-                fit = _ridge(Z[known], y, alpha)
+                fit = _ridge(Z[known], y - offset, alpha, sst=sst)
                 if best is None or fit.r2 > best[0]:
                     best = (fit.r2, fit)
             assert best is not None
@@ -172,16 +184,19 @@ class ScaleTrend:
     def predict(self, target: Mapping[str, float]) -> dict[str, tuple[float, float]]:
         """Parameter -> (predicted optimum on its own scale, its standard deviation) for the target."""
         z = self._z(target)
+        logs = z * self.scale + self.center
         a = np.concatenate([[1.0], z])
         out: dict[str, tuple[float, float]] = {}
         for param, fit in self.fits.items():
             leverage = float(a @ fit.inv @ a)
-            out[param] = (float(a @ fit.coef), fit.rmse * math.sqrt(1.0 + max(leverage, 0.0)))
+            base = sum(self.prior.get(param, {}).get(f, 0.0) * x for f, x in zip(self.features, logs))
+            out[param] = (float(a @ fit.coef + base), fit.rmse * math.sqrt(1.0 + max(leverage, 0.0)))
         return out
 
     def slopes(self) -> dict[str, dict[str, float]]:
         """Parameter -> feature -> exponent of the power law (d log10 optimum / d log10 feature)."""
-        return {param: {f: float(c / s) for f, c, s in zip(self.features, fit.coef[1:], self.scale)}
+        return {param: {f: float(c / s) + self.prior.get(param, {}).get(f, 0.0)
+                        for f, c, s in zip(self.features, fit.coef[1:], self.scale)}
                 for param, fit in self.fits.items()}
 
     def coverage(self, target: Mapping[str, float], factor: float = 1.5) -> list[str]:
@@ -205,8 +220,11 @@ class ScaleTrend:
         return (values - self.center) / self.scale
 
 
-def _ridge(Z: np.ndarray, y: np.ndarray, alpha: float) -> _Fit:
-    """Ridge fit (intercept not shrunk) with its leave-one-out R^2 and RMSE, in closed form."""
+def _ridge(Z: np.ndarray, y: np.ndarray, alpha: float, sst: float | None = None) -> _Fit:
+    """Ridge fit (intercept not shrunk) with its leave-one-out R^2 and RMSE, in closed form.
+
+    ``sst``: the total sum of squares the R^2 is relative to (default: ``y``'s own).
+    """
     A = np.column_stack([np.ones(len(Z)), Z])
     penalty = alpha * np.eye(A.shape[1])
     penalty[0, 0] = 0.0
@@ -214,7 +232,7 @@ def _ridge(Z: np.ndarray, y: np.ndarray, alpha: float) -> _Fit:
     coef = inv @ A.T @ y
     hat = ((A @ inv) * A).sum(axis=1)
     resid = (y - A @ coef) / np.clip(1.0 - hat, 1e-9, None)
-    sst = float(((y - y.mean()) ** 2).sum())
+    sst = float(((y - y.mean()) ** 2).sum()) if sst is None else sst
     press = float((resid**2).sum())
     r2 = 1.0 - press / sst if sst > 0 else -math.inf
     return _Fit(coef=coef, r2=r2, rmse=math.sqrt(press / len(y)), inv=inv)

@@ -65,3 +65,19 @@ def test_cross_scale_model_ranks_configurations_at_one_scale():
     small = model.predict({"model_params": np.full(21, 2e7)}, {"learning_rate": grid})
     large = model.predict({"model_params": np.full(21, 5e8)}, {"learning_rate": grid})
     assert grid[np.argmin(large)] < grid[np.argmin(small)]
+
+
+def test_a_literature_prior_steadies_exponents_from_few_narrow_sources():
+    rng = np.random.default_rng(3)
+    n = 10 ** rng.uniform(8.3, 9.0, 10)  # under a decade of sizes: the exponent is poorly pinned down
+    d = 10 ** rng.uniform(9.5, 11, 10)
+    lr = np.log10(1.79 * n**-0.713 * d**0.307) + 0.08 * rng.standard_normal(10)
+    meta, optimum = {"model_params_nonembedding": n, "budget_tokens": d}, {"learning_rate": lr}
+    target = {"model_params_nonembedding": 3e9, "budget_tokens": 6e10}
+    plain = ScaleTrend.fit(meta, optimum, target=target, min_r2=-np.inf)
+    prior = {"learning_rate": {"model_params_nonembedding": -0.713, "budget_tokens": 0.307}}
+    shrunk = ScaleTrend.fit(meta, optimum, target=target, prior=prior, min_r2=-np.inf)
+    err = [abs(t.slopes()["learning_rate"]["model_params_nonembedding"] + 0.713) for t in (plain, shrunk)]
+    assert err[1] <= err[0]
+    assert shrunk.prior == prior
+    assert shrunk.r2["learning_rate"] >= plain.r2["learning_rate"] - 1e-9  # chosen by leave-one-out, never worse
