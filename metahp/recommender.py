@@ -251,7 +251,8 @@ class Recommender:
             families = kb.families()
             if family is not None and family not in families:
                 raise unknown(str(family), sorted(families), what="family")
-            tasks_frame = kb.tasks() if families else None
+            kb_hash = kb.content_hash() if families and self.use_cache else None
+            tasks_frame = _task_table(kb, kb_hash) if families else None
             _check_meta_names(target.meta_features, tasks_frame)
             wanted_regime = wanted_regime or canonical_regime(target.kind)
             fam = family if family is not None else target.family
@@ -263,10 +264,10 @@ class Recommender:
 
                 selection = select_sources(tasks_frame, target.meta_features, regime=wanted_regime,
                                            objective=objective, exclude=excluded,
-                                           space_names=space.names if space is not None else ())
+                                           space_names=space.names if space is not None else (), key=kb_hash)
                 wanted_regime = selection.regime
                 if len(selection) and space is None:
-                    space = _union_space(kb, selection, self.n_neighbours * 2)
+                    space = _union_space(kb, selection, self.n_neighbours * 2, target.meta_features, kb_hash)
             if space is None:
                 if train_family is not None:
                     space = kb.space(train_family)
@@ -274,7 +275,6 @@ class Recommender:
                     space = _fallback_space(wanted_regime)
             if wanted_regime in ("finetune", "lora") and not user_names and target.space is None:
                 space = _with_finetuning_params(space, wanted_regime)
-            kb_hash = kb.content_hash() if families and self.use_cache else None
             meta_of = ({str(n): dict(m) for n, m in zip(tasks_frame["name"], tasks_frame["meta_features"])}
                        if tasks_frame is not None else {})
         pool = _encode_candidates(space, candidates) if candidates is not None else None
@@ -805,8 +805,24 @@ def _encode_candidates(space: SearchSpace, candidates: Any) -> tuple[np.ndarray,
 _ARCHITECTURE = {"num_layers", "hidden_size", "num_heads"}
 
 
+_TASK_TABLES: dict[str, Any] = {}  # store content hash -> its task table (a warm call reads it once)
+
+
+def _task_table(kb: KnowledgeBase, kb_hash: str | None) -> pd.DataFrame:
+    if kb_hash is not None and kb_hash in _TASK_TABLES:
+        return _TASK_TABLES[kb_hash]
+    table = kb.tasks()
+    if kb_hash is not None:
+        while len(_TASK_TABLES) >= 4:
+            _TASK_TABLES.pop(next(iter(_TASK_TABLES)))
+        _TASK_TABLES[kb_hash] = table
+    return table
+
+
 def _check_meta_names(meta: Mapping[str, float], tasks: pd.DataFrame | None) -> None:
     """Refuse meta-feature names neither documented nor held by a task of the knowledge base."""
+    if all(name in META_FEATURES for name in meta):
+        return
     valid = set(META_FEATURES)
     if tasks is not None and len(tasks):
         for mf in tasks["meta_features"]:
@@ -858,7 +874,11 @@ def _replace(rec: Recommendation, **changes: Any) -> Recommendation:
     return replace(rec, **changes)
 
 
-def _union_space(kb: KnowledgeBase, selection: Any, n_near: int) -> SearchSpace:
+_UNIONS: dict[tuple[str, tuple[str, ...], bool], SearchSpace] = {}
+
+
+def _union_space(kb: KnowledgeBase, selection: Any, n_near: int, target: Mapping[str, float],
+                 kb_hash: str | None = None) -> SearchSpace:
     """The parameters the nearest sources record, each over the union of their ranges.
 
     Log-scaled numbers are widened by a factor of ten each way, so an answer that follows a
@@ -866,7 +886,19 @@ def _union_space(kb: KnowledgeBase, selection: Any, n_near: int) -> SearchSpace:
     when the target describes its model (its shape is the user's, not a hyperparameter).
     """
     near_families = list(dict.fromkeys(selection.families[:n_near]))
-    describes_model = any(k.startswith("model_") and k != "model_pretrained" for m in selection.meta[:1] for k in m)
+    describes_model = any(k.startswith("model_") and k != "model_pretrained" for k in target)
+    memo = (kb_hash, tuple(near_families), describes_model) if kb_hash is not None else None
+    if memo is not None and memo in _UNIONS:
+        return _UNIONS[memo]
+    space = _merged_space(kb, near_families, describes_model)
+    if memo is not None:
+        while len(_UNIONS) >= 16:
+            _UNIONS.pop(next(iter(_UNIONS)))
+        _UNIONS[memo] = space
+    return space
+
+
+def _merged_space(kb: KnowledgeBase, near_families: list[str], describes_model: bool) -> SearchSpace:
     merged: dict[str, Param] = {}
     for fam in near_families:
         for name, p in kb.space(fam).items():

@@ -65,6 +65,7 @@ def select_sources(
     objective: str | None = None,
     exclude: Iterable[str] = (),
     space_names: Iterable[str] = (),
+    key: str | None = None,
 ) -> SourceSelection:
     """Select the comparable source tasks of a target from a ``KnowledgeBase.tasks()`` frame.
 
@@ -77,6 +78,8 @@ def select_sources(
         objective: ``loss`` or ``score`` to keep only sources of that objective type; None: any.
         exclude: Task names never selected.
         space_names: Parameters of the target's space (a LoRA rank marks adapter fine-tuning).
+        key: An identifier of ``tasks``' content (the store's content hash): the parsed table is
+            kept for the next call with the same key.
 
     Returns:
         The selection; empty when no task is comparable.
@@ -86,19 +89,16 @@ def select_sources(
     excluded = set(exclude)
     left_out: dict[str, int] = {}
     rows: list[tuple[str, str, dict[str, float]]] = []
-    for name, family, kind, direction, mf, n_trials in zip(
-        tasks["name"], tasks["family"], tasks["kind"], tasks["direction"], tasks["meta_features"], tasks["n_trials"],
-    ):
+    for name, family, task_regime, task_objective, meta, n_trials in _parse(tasks, key):
         if name in excluded:
             continue
-        meta = _floats(mf)
-        if int(n_trials) == 0:
+        if n_trials == 0:
             left_out["no trials"] = left_out.get("no trials", 0) + 1
             continue
-        if regime is not None and regime_of(str(kind or ""), meta) != regime:
+        if regime is not None and task_regime != regime:
             left_out["another regime"] = left_out.get("another regime", 0) + 1
             continue
-        if objective is not None and objective_type(str(direction)) != objective:
+        if objective is not None and task_objective != objective:
             left_out["another objective type"] = left_out.get("another objective type", 0) + 1
             continue
         if not any(k in target for k in meta):
@@ -120,6 +120,28 @@ def select_sources(
         names=[rows[i][0] for i in order], families=[rows[i][1] for i in order], distances=distances[order],
         meta=[rows[i][2] for i in order], regime=regime, objective=objective, reasons=reasons, left_out=left_out,
     )
+
+
+_Row = tuple[str, str, "str | None", str, dict[str, float], int]
+_PARSED: dict[str, list[_Row]] = {}
+
+
+def _parse(tasks: pd.DataFrame, key: str | None) -> list[_Row]:
+    """(name, family, regime, objective type, meta-features, trials) per task; kept by ``key``."""
+    if key is not None and key in _PARSED:
+        return _PARSED[key]
+    rows: list[_Row] = []
+    for name, family, kind, direction, mf, n_trials in zip(
+        tasks["name"], tasks["family"], tasks["kind"], tasks["direction"], tasks["meta_features"], tasks["n_trials"],
+    ):
+        meta = _floats(mf)
+        rows.append((str(name), str(family), regime_of(str(kind or ""), meta), objective_type(str(direction)), meta,
+                     int(n_trials)))
+    if key is not None:
+        while len(_PARSED) >= 8:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = rows
+    return rows
 
 
 def meta_distances(target: Mapping[str, float], metas: list[dict[str, float]]) -> np.ndarray:
