@@ -10,8 +10,17 @@ imported on first use.
 from __future__ import annotations
 
 from metahp.runner._spec import ARCHITECTURE_PARAMS, ModelSpec, Task
-from metahp.runner._train import OPTIMIZERS, SCHEDULES, STATUSES, Pruned, TrialResult, run_trial
-from metahp.runner.executors import EXECUTORS, Job, MissingDependencyError, TrialPool, record_result, run_many
+from metahp.runner._train import OPTIMIZERS, SCHEDULES, STATUSES, Progress, Pruned, TrialResult, run_trial
+from metahp.runner.executors import (
+    EXECUTORS,
+    Job,
+    MissingDependencyError,
+    TrialPool,
+    ray_init,
+    ray_tune_trainable,
+    record_result,
+    run_many,
+)
 
 __all__ = [
     "ARCHITECTURE_PARAMS",
@@ -20,12 +29,15 @@ __all__ = [
     "MissingDependencyError",
     "ModelSpec",
     "OPTIMIZERS",
+    "Progress",
     "Pruned",
     "SCHEDULES",
     "STATUSES",
     "Task",
     "TrialPool",
     "TrialResult",
+    "ray_init",
+    "ray_tune_trainable",
     "record_result",
     "run_many",
     "run_trial",

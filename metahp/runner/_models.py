@@ -17,7 +17,7 @@ from metahp.errors import TrainingError
 from metahp.runner._data import BOS, EOS, PAD
 from metahp.runner._spec import ModelSpec
 
-__all__ = ["CHECKPOINTS", "checkpoint_path", "model_config", "build_model", "count_parameters", "embedding_parameters"]
+__all__ = ["CHECKPOINTS", "checkpoint_path", "model_config", "build_model", "count_parameters"]
 
 
 def _minilm() -> Path:
@@ -72,6 +72,7 @@ def _gpt2(spec: ModelSpec, dropout: float) -> tuple[Any, Any]:
         vocab_size=spec.vocab_size, n_positions=spec.seq_len, n_embd=spec.hidden_size, n_layer=spec.num_layers,
         n_head=spec.num_heads, n_inner=spec.ffn_ratio * spec.hidden_size, resid_pdrop=dropout, embd_pdrop=dropout,
         attn_pdrop=dropout, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, use_cache=False,
+        attn_implementation="sdpa",  # type: ignore[call-arg]  # PyTorch's fused attention kernels
     )
     return GPT2LMHeadModel, config
 
@@ -140,14 +141,3 @@ def build_model(spec: ModelSpec, dropout: float = 0.0) -> Any:
 def count_parameters(model: Any) -> int:
     """Distinct parameters of a model (tied weights counted once)."""
     return sum(p.numel() for p in model.parameters())
-
-
-def embedding_parameters(model: Any) -> int:
-    """Parameters in token, position and token-type embeddings."""
-    seen: set[int] = set()
-    total = 0
-    for name, p in model.named_parameters():
-        if any(key in name for key in ("wte", "wpe", "embeddings")) and "LayerNorm" not in name and id(p) not in seen:
-            seen.add(id(p))
-            total += p.numel()
-    return total

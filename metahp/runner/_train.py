@@ -28,13 +28,49 @@ from metahp.errors import InvalidConfigError, TrainingError, UnknownTaskError
 from metahp.runner._spec import Task
 from metahp.types import STATUSES, TrialPruned
 
-__all__ = ["TrialResult", "Pruned", "run_trial", "resolve_task", "STATUSES", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["TrialResult", "Pruned", "Progress", "run_trial", "resolve_task", "STATUSES", "OPTIMIZERS", "SCHEDULES"]
 
 #: Smoothing window (steps) of the training loss checked against the divergence bound.
 DIVERGENCE_WINDOW = 5
 #: On CUDA the loss is read back every this many steps, not every step, to avoid a sync.
 CUDA_SYNC_EVERY = 8
+#: Seconds between two progress calls of one run (the last step is always reported).
+PROGRESS_INTERVAL = 2.0
+#: On CUDA, ``compile=None`` compiles the model with ``torch.compile`` from this many steps on:
+#: compiling costs tens of seconds, which a shorter run does not earn back.
+COMPILE_MIN_STEPS = 300
 ReportFn = Callable[[int, float], Any]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far one training run has come (passed to ``run_trial(progress=...)``).
+
+    Attributes:
+        task: Task name.
+        step: Optimiser steps done.
+        budget: Steps the run was given.
+        loss: The latest training loss.
+        seconds: Wall time since the first training step (evaluations included).
+    """
+
+    task: str
+    step: int
+    budget: int
+    loss: float
+    seconds: float
+
+    @property
+    def seconds_left(self) -> float:
+        """Time left at the pace so far."""
+        return self.seconds / max(1, self.step) * (self.budget - self.step)
+
+    def describe(self) -> str:
+        """One line, e.g. ``step 40/200, loss 2.31, 12 s left``."""
+        return f"step {self.step}/{self.budget}, loss {self.loss:.4g}, {self.seconds_left:.0f} s left"
+
+
+ProgressFn = Callable[[Progress], Any]
 
 
 Pruned = TrialPruned
@@ -296,6 +332,10 @@ class _LMBatches:
         self.offsets = torch.arange(seq_len + 1)
         starts = torch.from_numpy(np.linspace(0, len(val) - seq_len - 1, task.eval_size).astype(np.int64))
         self.val = val[starts[:, None] + self.offsets]
+        self.n_train = len(self.train)
+        if device.type == "cuda":
+            # The corpus lives on the GPU: each batch is gathered there, no host-to-device copy per step.
+            self.train, self.offsets = self.train.to(device), self.offsets.to(device)
 
     def tokens_per_batch(self) -> int:
         return self.batch_size * self.seq_len
@@ -303,8 +343,8 @@ class _LMBatches:
     def next(self) -> tuple[dict[str, Any], Any]:
         import torch
 
-        starts = torch.randint(0, len(self.train) - self.seq_len - 1, (self.batch_size,), generator=self.generator)
-        window = self.train[starts[:, None] + self.offsets].to(self.device, non_blocking=True)
+        starts = torch.randint(0, self.n_train - self.seq_len - 1, (self.batch_size,), generator=self.generator)
+        window = self.train[starts.to(self.offsets.device)[:, None] + self.offsets]
         return {"input_ids": window[:, :-1]}, window[:, 1:]
 
     def eval_batches(self, size: int = 32) -> Iterator[tuple[dict[str, Any], Any]]:
@@ -412,7 +452,7 @@ def _evaluate(model: Any, batches: _LMBatches | _ClassificationBatches, kind: st
 
 
 def _train(task: Task, config: dict[str, Any], device: Any, seed: int, budget: int, report: ReportFn | None,
-           state: _State) -> None:
+           state: _State, progress: ProgressFn | None = None, compile_model: bool | None = None) -> None:
     import torch
 
     from metahp.runner._models import build_model, count_parameters
@@ -428,6 +468,8 @@ def _train(task: Task, config: dict[str, Any], device: Any, seed: int, budget: i
     model = build_model(spec, dropout=float(config.get("dropout", 0.0))).to(device)
     model.train()
     state.params = count_parameters(model)
+    if cuda and (compile_model if compile_model is not None else budget >= COMPILE_MIN_STEPS):
+        model = torch.compile(model)
     optimizer = OPTIMIZERS[str(config["optimizer"])](
         _param_groups(model, float(config.get("weight_decay", 0.0))), float(config["learning_rate"]),
         float(config.get("beta2", 0.999)), cuda)
@@ -460,7 +502,7 @@ def _train(task: Task, config: dict[str, Any], device: Any, seed: int, budget: i
             raise _Diverged(f"training loss {recent:.3g} (mean of last {len(state.train_losses)} steps) exceeds "
                             f"max(3*L0, L0+3) = {bound:.3g} at step {step}")
 
-    tic = time.perf_counter()
+    tic = started = last_progress = time.perf_counter()
     for step in range(1, budget + 1):
         inputs, targets = batches.next()
         with autocast():
@@ -478,6 +520,11 @@ def _train(task: Task, config: dict[str, Any], device: Any, seed: int, budget: i
         evaluate_now = step % every == 0 or step == budget
         if step % sync_every == 0 or evaluate_now:
             check_losses(step)
+            if progress is not None and state.train_losses:
+                now = time.perf_counter()
+                if now - last_progress >= PROGRESS_INTERVAL or step == budget:
+                    last_progress = now
+                    progress(Progress(task.name, step, budget, state.train_losses[-1], now - started))
         if evaluate_now:
             if cuda:
                 torch.cuda.synchronize(device)
@@ -501,12 +548,16 @@ def run_trial(
     budget: int | None = None,
     report: ReportFn | None = None,
     threads: int | None = None,
+    progress: ProgressFn | None = None,
+    compile: bool | None = None,  # noqa: A002 - the name torch gives it
 ) -> TrialResult:
     """Train one configuration of a task and evaluate it on the task's held-out split.
 
     The model is a Hugging Face transformers model built from the task's model spec and
-    trained by metahp's own loop. On CUDA it uses bf16 autocast, TF32 matmuls and fused
-    AdamW; on the CPU float32 with ``threads`` threads.
+    trained by metahp's own loop. On CUDA it uses bf16 autocast, TF32 matmuls, fused AdamW,
+    PyTorch's scaled-dot-product attention, the training corpus held on the GPU and, for runs
+    of at least ``COMPILE_MIN_STEPS`` steps, ``torch.compile``; on the CPU float32 with
+    ``threads`` threads (and the same attention).
 
     Statuses:
         * ``"ok"``: the budget was trained; ``objective`` is the final evaluation.
@@ -528,6 +579,10 @@ def run_trial(
             baseline at step 0; a true return value (or raising :class:`Pruned`) stops the
             run as pruned. A prune request at the final evaluation is ignored: the run is complete.
         threads: CPU threads for torch (default: all cores this process may use); restored afterwards.
+        progress: Called with a :class:`Progress` (steps done, latest training loss, time so
+            far and left) at most every ``PROGRESS_INTERVAL`` seconds and after the last step.
+        compile: ``torch.compile`` the model on CUDA (``None``: when the budget is at least
+            ``COMPILE_MIN_STEPS`` steps); ignored on the CPU.
 
     Returns:
         The :class:`TrialResult`; never raises for a run that goes wrong while training.
@@ -570,7 +625,7 @@ def run_trial(
     meter = _MemoryMeter(dev)
     try:
         with meter:
-            _train(task, full, dev, seed, steps, report, state)
+            _train(task, full, dev, seed, steps, report, state, progress, compile)
     except Pruned as exc:
         status, message = "pruned", str(exc) or "pruned"
     except _Diverged as exc:

@@ -7,7 +7,11 @@ finish, so a crash loses only the trials still running.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
+import json
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -16,9 +20,12 @@ from typing import Any, NamedTuple
 
 from metahp.errors import InvalidConfigError, MetaHPError, MissingDependencyError
 from metahp.runner._spec import Task
-from metahp.runner._train import TrialResult, available_cores, resolve_task, run_trial
+from metahp.runner._train import Progress, ProgressFn, TrialResult, available_cores, resolve_task, run_trial
 
-__all__ = ["Job", "EXECUTORS", "MissingDependencyError", "TrialPool", "run_many", "record_result"]
+__all__ = ["Job", "EXECUTORS", "MissingDependencyError", "TrialPool", "run_many", "record_result", "ray_init",
+           "ray_tune_trainable", "task_entry"]
+
+logger = logging.getLogger(__name__)
 
 
 
@@ -39,6 +46,7 @@ class _Context:
     on_result: Callable[[int, TrialResult], None]
     n_workers: int
     ray_address: str | None = None
+    progress: Callable[[int, Progress], None] | None = None
 
 
 def _as_job(item: Job | Sequence[Any] | dict[str, Any]) -> Job:
@@ -60,31 +68,97 @@ def _check(job: Job) -> Job:
     return job
 
 
-def _run_job(job: Job, device: str, threads: int) -> TrialResult:
-    return run_trial(job.task, job.config, device=device, seed=job.seed, budget=job.budget, threads=threads)
+def _run_job(job: Job, device: str, threads: int, token: int | None = None,
+             progress: ProgressFn | None = None) -> TrialResult:
+    """Train one job; in a pool worker, progress goes to the parent's relay under ``token``."""
+    if token is not None and _WORKER_QUEUE is not None:
+        progress = functools.partial(_put_progress, _WORKER_QUEUE, token)
+    return run_trial(job.task, job.config, device=device, seed=job.seed, budget=job.budget, threads=threads,
+                     progress=progress)
+
+
+def _put_progress(queue: Any, token: int, progress: Progress) -> None:
+    queue.put((token, progress))
+
+
+#: In a pool worker: the queue that carries ``(token, Progress)`` to the parent (set by ``_init_worker``).
+_WORKER_QUEUE: Any = None
+
+
+class _ProgressRelay:
+    """Carries per-training progress from pool workers to callbacks in the parent process.
+
+    Each submitted training gets a token; a worker puts ``(token, Progress)`` on one queue
+    and a thread here calls the callback registered for that token.
+    """
+
+    def __init__(self, mp_context: Any) -> None:
+        self.queue = mp_context.Queue()
+        self._callbacks: dict[int, ProgressFn] = {}
+        self._tokens = itertools.count()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._relay, name="metahp-progress", daemon=True)
+        self._thread.start()
+
+    def register(self, callback: ProgressFn) -> int:
+        with self._lock:
+            token = next(self._tokens)
+            self._callbacks[token] = callback
+        return token
+
+    def unregister(self, token: int) -> None:
+        with self._lock:
+            self._callbacks.pop(token, None)
+
+    def _relay(self) -> None:
+        while True:
+            token, progress = self.queue.get()
+            if token is None:
+                return
+            with self._lock:
+                callback = self._callbacks.get(token)
+            if callback is not None:
+                try:
+                    callback(progress)
+                except Exception:  # noqa: BLE001 - a broken display must not stop the trainings
+                    logger.exception("progress callback failed")
+
+    def close(self) -> None:
+        self.queue.put((None, None))
+        self._thread.join(timeout=5)
+        self.queue.close()
 
 
 # ----------------------------------------------------------------------------- executors
 def _inline(jobs: list[Job], ctx: _Context) -> None:
     for i, job in enumerate(jobs):
-        ctx.on_result(i, _run_job(job, ctx.device, ctx.threads))
+        shown = ctx.progress
+        ctx.on_result(i, _run_job(job, ctx.device, ctx.threads,
+                                  progress=None if shown is None else functools.partial(shown, i)))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, queue: Any = None) -> None:
     # Import torch and transformers once per worker, not once per trial.
     import torch
     import transformers  # noqa: F401
 
+    global _WORKER_QUEUE
+    _WORKER_QUEUE = queue
     torch.set_num_threads(threads)
 
 
-def _spawn_pool(n_workers: int, threads: int) -> Any:
-    """A pool of spawned workers that import torch and transformers once."""
+def _spawn_context() -> Any:
     import multiprocessing
+
+    return multiprocessing.get_context("spawn")
+
+
+def _spawn_pool(n_workers: int, threads: int, relay: _ProgressRelay | None = None) -> Any:
+    """A pool of spawned workers that import torch and transformers once (and report progress to ``relay``)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=_spawn_context(), initializer=_init_worker,
+                               initargs=(threads, None if relay is None else relay.queue))
 
 
 def _process(jobs: list[Job], ctx: _Context) -> None:
@@ -112,9 +186,15 @@ def _process_round(jobs: list[Job], indices: list[int], ctx: _Context, *, last: 
     from concurrent.futures.process import BrokenProcessPool
 
     broken: list[int] = []
-    with _spawn_pool(min(ctx.n_workers, len(jobs)), ctx.threads) as pool:
+    relay = _ProgressRelay(_spawn_context()) if ctx.progress is not None else None
+    tokens = {} if relay is None or ctx.progress is None else {
+        k: relay.register(functools.partial(ctx.progress, indices[k])) for k in range(len(jobs))}
+    with contextlib.ExitStack() as stack:
+        if relay is not None:
+            stack.callback(relay.close)
+        pool = stack.enter_context(_spawn_pool(min(ctx.n_workers, len(jobs)), ctx.threads, relay))
         futures: dict[Future[TrialResult], int] = {
-            pool.submit(_run_job, job, ctx.device, ctx.threads): k for k, job in enumerate(jobs)
+            pool.submit(_run_job, job, ctx.device, ctx.threads, tokens.get(k)): k for k, job in enumerate(jobs)
         }
         pending = set(futures)
         while pending:
@@ -165,6 +245,75 @@ def _ray_start(ray: Any, num_cpus: int, address: str | None) -> bool:
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     return True
+
+
+def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connect this process (the driver) to Ray, the one way every metahp Ray path starts it.
+
+    Args:
+        address: A running cluster (``"auto"``, ``"ray://head:10001"``, ``"head:6379"``); ``None``
+            starts a local one.
+        num_cpus: CPUs of a local cluster (default: the cores this process may use).
+
+    Returns:
+        True if this call started or joined Ray (then the caller shuts it down), False if Ray
+        was already initialised.
+
+    Raises:
+        MissingDependencyError: Ray is not installed.
+    """
+    return _ray_start(_import_ray(), num_cpus or available_cores(), address)
+
+
+def ray_tune_trainable(task: str | Task, *, budget: int | None = None, device: str = "cpu", threads: int = 1,
+                       seed: int = 0) -> Any:
+    """A Ray Tune trainable that trains ``task`` with metahp's runner on a Ray worker.
+
+    Each evaluation is reported as ``{"objective", "step", "budget", "train_loss", "seconds"}``;
+    the last report adds ``"metahp_result"``: ``{"task": task_entry(task), "trial":
+    result.to_record()}`` as JSON text, which :class:`~metahp.integrations.MetaHPSearch` stores in its
+    knowledge base from the driver (workers never open the knowledge base). Each trial
+    reserves ``threads`` CPUs and, on a CUDA device, one GPU.
+
+    Args:
+        task: A built-in task name or a picklable task whose data the workers can build.
+        budget: Training steps (default: the task's).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (resolved on the worker).
+        threads: CPU threads (and Ray CPUs) per trial.
+        seed: Seed of every training.
+
+    Raises:
+        UnknownTaskError: Not a built-in task.
+        MissingDependencyError: Ray Tune is not installed.
+    """
+    resolve_task(task)  # an unknown name fails here, not on a worker
+    try:
+        from ray import tune
+    except ImportError as exc:
+        raise MissingDependencyError("ray_tune_trainable needs Ray Tune: pip install 'metahp[ray]'") from exc
+    fn = tune.with_parameters(_tune_train, task=task, budget=budget, device=device, threads=threads, seed=seed)
+    return tune.with_resources(fn, {"cpu": threads, "gpu": 1 if device.startswith("cuda") else 0})
+
+
+def _tune_train(config: dict[str, Any], task: str | Task, budget: int | None, device: str, threads: int,
+                seed: int) -> None:
+    from ray import tune
+
+    latest: dict[str, float] = {}
+
+    def progress(p: Progress) -> None:
+        latest.update(train_loss=p.loss, seconds=p.seconds)
+
+    def report(step: int, value: float) -> bool:
+        tune.report({"objective": value, "step": step, "budget": budget or resolve_task(task).budget, **latest})
+        return False
+
+    result = run_trial(task, config, device=device, seed=seed, budget=budget, threads=threads, report=report,
+                       progress=progress)
+    tune.report({"objective": result.objective if result.objective is not None else math.nan,
+                 "step": result.steps_done, "budget": result.budget, "status": result.status,
+                 # JSON text: Ray Tune flattens nested dicts of a result before a searcher sees it.
+                 "metahp_result": json.dumps({"task": task_entry(task), "trial": result.to_record()})})
 
 
 def _ray_job(ray: Any, threads: int, device: str) -> Any:
@@ -235,6 +384,7 @@ class TrialPool:
         self.ray_address = ray_address
         self._lock = threading.Lock()
         self._pool: Any = None
+        self._relay: _ProgressRelay | None = None
         self._remote: Any = None
         self._ray_started = False
 
@@ -244,8 +394,17 @@ class TrialPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, task: str | Task, config: dict[str, Any], seed: int = 0, budget: int | None = None) -> TrialResult:
+    def run(self, task: str | Task, config: dict[str, Any], seed: int = 0, budget: int | None = None,
+            progress: ProgressFn | None = None) -> TrialResult:
         """Train one trial on a free worker and return its result (blocks until it finishes).
+
+        Args:
+            task: A built-in task name or a task (as for :func:`~metahp.runner.run_trial`).
+            config: The configuration.
+            seed: Seed of the training.
+            budget: Training steps (default: the task's).
+            progress: Called in this process with the training's :class:`~metahp.runner.Progress`
+                (inline and process executors; Ray trainings report through Ray Tune instead).
 
         Raises:
             UnknownTaskError, InvalidConfigError: A bad task, configuration or budget
@@ -253,7 +412,7 @@ class TrialPool:
         """
         job = _check(Job(task, dict(config), seed, budget))
         if self.executor == "inline":
-            return _run_job(job, self.device, self.threads)
+            return _run_job(job, self.device, self.threads, progress=progress)
         if self.executor == "ray":
             ray = _import_ray()
             try:
@@ -266,8 +425,9 @@ class TrialPool:
 
         for attempt in range(2):
             pool = self._process_pool()
+            token = None if progress is None or self._relay is None else self._relay.register(progress)
             try:
-                return pool.submit(_run_job, job, self.device, self.threads).result()  # type: ignore[no-any-return]
+                return pool.submit(_run_job, job, self.device, self.threads, token).result()  # type: ignore[no-any-return]
             except BrokenProcessPool as exc:
                 self._drop(pool)
                 if attempt == 1:
@@ -276,23 +436,31 @@ class TrialPool:
                 raise
             except Exception as exc:  # noqa: BLE001 - failure is data
                 return _failed(job, self.device, exc)
+            finally:
+                if token is not None and self._relay is not None:
+                    self._relay.unregister(token)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Stop the workers (a later :meth:`run` starts new ones)."""
         with self._lock:
             pool, self._pool = self._pool, None
+            relay, self._relay = self._relay, None
             started, self._ray_started = self._ray_started, False
             self._remote = None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if relay is not None:
+            relay.close()
         if started:
             _import_ray().shutdown()
 
     def _process_pool(self) -> Any:
         with self._lock:
             if self._pool is None:
-                self._pool = _spawn_pool(self.n_workers, self.threads)
+                if self._relay is None:
+                    self._relay = _ProgressRelay(_spawn_context())
+                self._pool = _spawn_pool(self.n_workers, self.threads, self._relay)
             return self._pool
 
     def _drop(self, pool: Any) -> None:
@@ -315,6 +483,14 @@ EXECUTORS: dict[str, Callable[[list[Job], _Context], None]] = {"inline": _inline
 
 
 # --------------------------------------------------------------------------- knowledge base
+def task_entry(task: Task | str) -> dict[str, Any]:
+    """``KnowledgeBase.add_task`` arguments for a task (``name`` included; the space as ``to_dict()``)."""
+    spec = resolve_task(task)
+    return {"name": spec.name, "family": spec.family, "kind": spec.kind, "meta_features": dict(spec.meta_features),
+            "space": spec.space.to_dict(), "objective_name": spec.objective_name, "direction": spec.direction,
+            "provenance": {"source": "metahp.runner", "dataset": spec.dataset, "description": spec.description}}
+
+
 def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, *, source: str = "runner",
                   _known: set[str] | None = None) -> None:
     """Write one result to a knowledge base: the task (idempotent by name), then the trial.
@@ -327,9 +503,8 @@ def record_result(kb: Any, result: TrialResult, task: Task | str | None = None, 
     """
     spec = resolve_task(task if task is not None else result.task)
     if _known is None or spec.name not in _known:
-        kb.add_task(spec.name, family=spec.family, kind=spec.kind, meta_features=spec.meta_features, space=spec.space,
-                    objective_name=spec.objective_name, direction=spec.direction,
-                    provenance={"source": "metahp.runner", "dataset": spec.dataset, "description": spec.description})
+        entry = task_entry(spec)
+        kb.add_task(entry.pop("name"), **{**entry, "space": spec.space})
         if _known is not None:
             _known.add(spec.name)
     kb.add_trials(spec.name, [{**result.to_record(), "source": source}], source=source)
@@ -359,7 +534,8 @@ def run_many(
             worker trains with ``cores // n_workers`` threads.
         kb: A ``metahp.KnowledgeBase`` to write every result to as it finishes (from this
             process only).
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm progress bar, with the latest training's steps, loss and time
+            left (inline and process executors).
         ray_address: Address of a running Ray cluster; ``None`` starts a local one (and
             shuts it down afterwards) unless Ray is already initialised.
         device: Passed to :func:`~metahp.runner.run_trial`.
@@ -390,8 +566,11 @@ def run_many(
         bar.update(1)
         bar.set_postfix_str(f"{result.task}: {result.status}", refresh=False)
 
+    def on_progress(index: int, p: Progress) -> None:
+        bar.set_postfix_str(f"{p.task} #{index}: {p.describe()}")
+
     ctx = _Context(device=device, threads=max(1, cores // workers), on_result=on_result, n_workers=workers,
-                   ray_address=ray_address)
+                   ray_address=ray_address, progress=on_progress if progress else None)
     try:
         EXECUTORS[executor](job_list, ctx)
     finally:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -49,6 +50,7 @@ def test_diverged_and_failed_results_are_stored_as_data() -> None:
     assert stored["value"].isna().all()
 
 
+@pytest.mark.slow
 def test_process_pool_matches_inline() -> None:
     reference = _inline_reference()
     results = run_many(JOBS, executor="process", n_workers=2, progress=False)
@@ -58,6 +60,7 @@ def test_process_pool_matches_inline() -> None:
         assert [v for _, v in result.curve] == pytest.approx([v for _, v in curve], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ray_local_matches_inline() -> None:
     reference = _inline_reference()[:1]
     results = run_many(JOBS[:1], executor="ray", n_workers=1, progress=False)
@@ -76,6 +79,7 @@ def test_bad_jobs_raise_before_anything_trains() -> None:
         run_many(JOBS, executor="process", n_workers=0, progress=False)
 
 
+@pytest.mark.slow
 def test_trial_pool_keeps_its_workers_across_calls() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -96,3 +100,14 @@ def test_trial_pool_keeps_its_workers_across_calls() -> None:
         TrialPool("process", n_workers=0)
     with pytest.raises(InvalidConfigError, match="learning_rate"):
         TrialPool("inline").run("markov-low", {"learning_rate": -1.0})
+
+
+def test_progress_reaches_the_caller_from_inline_runs_and_the_bar() -> None:
+    from metahp.runner import Progress, TrialPool
+
+    seen: list[Progress] = []
+    with TrialPool("inline") as pool:
+        result = pool.run("markov-low", {}, budget=6, progress=seen.append)
+    assert result.status == "ok" and seen and seen[-1].step == 6 == seen[-1].budget
+    assert seen[-1].seconds_left == 0 and seen[-1].describe().startswith("step 6/6, loss ")
+    assert all(math.isfinite(p.loss) for p in seen)
