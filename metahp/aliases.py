@@ -21,11 +21,15 @@ recommender, the study, the integrations and the importers all go through it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metahp.errors import InvalidConfigError
 
-__all__ = ["PARAM_ALIASES", "CANONICAL_PARAMS", "canonical_name", "canonicalize", "alias_for", "aliases_of"]
+if TYPE_CHECKING:  # pragma: no cover
+    from metahp.space import SearchSpace
+
+__all__ = ["PARAM_ALIASES", "CANONICAL_PARAMS", "canonical_name", "canonicalize", "alias_for", "aliases_of",
+           "canonical_space"]
 
 #: Canonical parameter names, with what each means (the vocabulary ``metahp kb features`` lists).
 CANONICAL_PARAMS: dict[str, str] = {
@@ -186,3 +190,31 @@ def alias_for(canonical: str, names: Iterable[str]) -> str | None:
         if canonical_name(name) == canonical:
             return name
     return None
+
+
+def canonical_space(space: SearchSpace) -> tuple[SearchSpace, dict[str, str]]:
+    """Return ``space`` with canonical parameter names, and canonical name -> the user's name for those renamed.
+
+    A name whose canonical form the space already holds (``lr`` beside ``learning_rate``) keeps its
+    own name. Use the mapping to answer in the user's names, e.g. with :func:`canonicalize`'s inverse.
+
+        >>> from metahp.space import Float, Int, SearchSpace
+        >>> space, renamed = canonical_space(SearchSpace([Float("lr", 1e-5, 1e-2, log=True),
+        ...                                               Int("per_device_train_batch_size", 8, 64)]))
+        >>> space.names, renamed
+        (['learning_rate', 'batch_size'], {'learning_rate': 'lr', 'batch_size': 'per_device_train_batch_size'})
+    """
+    from dataclasses import replace
+
+    from metahp.space import SearchSpace
+
+    renamed: dict[str, str] = {}
+    params = []
+    for name, param in space.items():
+        canonical = canonical_name(name)
+        if canonical != name and canonical not in space and canonical not in renamed:
+            renamed[canonical] = name
+            params.append(replace(param, name=canonical))
+        else:
+            params.append(param)
+    return (SearchSpace(params), renamed) if renamed else (space, {})

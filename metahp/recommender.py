@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metahp.aliases import canonical_space
 from metahp.errors import InvalidConfigError, InvalidSpaceError, MetaHPError
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
 from metahp.task import resolve_task
@@ -239,7 +240,7 @@ class Recommender:
         wanted_regime = check_regime(regime) if regime is not None else None
         user_names: dict[str, str] = {}
         if space is not None:  # the user's names (Trainer's, lr, bs, ...) -> canonical, and back in the answer
-            space, user_names = _canonical_space(space)
+            space, user_names = canonical_space(space)
         if candidates is not None and user_names:
             candidates = _canonical_candidates(candidates, user_names)
         kb = self._kb()
@@ -831,24 +832,6 @@ def _check_meta_names(meta: Mapping[str, float], tasks: pd.DataFrame | None) -> 
     for name in meta:
         if name not in valid:
             raise unknown(name, sorted(valid), what="meta-feature")
-
-
-def _canonical_space(space: SearchSpace) -> tuple[SearchSpace, dict[str, str]]:
-    """``space`` with canonical parameter names, and canonical -> the user's name for those renamed."""
-    from dataclasses import replace
-
-    from metahp.aliases import canonical_name
-
-    renamed: dict[str, str] = {}
-    params = []
-    for name, param in space.items():
-        canonical = canonical_name(name)
-        if canonical != name and canonical not in space and canonical not in renamed:
-            renamed[canonical] = name
-            params.append(replace(param, name=canonical))
-        else:
-            params.append(param)
-    return (SearchSpace(params), renamed) if renamed else (space, {})
 
 
 def _canonical_candidates(candidates: Any, renamed: Mapping[str, str]) -> Any:
