@@ -293,7 +293,11 @@ class Recommender:
 
         fit_exclude = excluded
         if selection is not None:
-            chosen = set(selection.names)
+            # A task of one or two runs says (next to) nothing about which configuration is better, so
+            # the per-task normalised meta-model does not learn from it.
+            from metahp.meta import MIN_TRIALS_TO_RANK
+
+            chosen = {n for n, c in zip(selection.names, selection.n_trials) if c >= MIN_TRIALS_TO_RANK}
             fit_exclude = sorted(set(excluded) | {str(n) for n in meta_of if n not in chosen})
         fitted = fit_meta(kb, self.model, family=train_family, exclude=fit_exclude, space=space,
                           use_cache=self.use_cache, kb_hash=kb_hash)
@@ -606,7 +610,8 @@ def literature_defaults(space: SearchSpace, meta: Mapping[str, float],
       otherwise ``3e-4``.
     - ``batch_size`` (sequences): Step Law's ``0.58 D^0.571`` tokens divided by the
       sequence length when ``D`` is known, else 32.
-    - ``weight_decay`` 0.1, ``warmup_ratio`` 0.01, ``dropout`` 0.0, ``beta2`` 0.95,
+    - ``weight_decay`` 0.1, ``warmup_ratio`` 0.01, ``dropout`` 0.0, ``beta1`` 0.9, ``beta2`` 0.95,
+      ``cooldown_ratio`` 0.2,
       ``grad_clip`` 1.0, ``optimizer`` ``adamw``, ``lr_schedule`` ``cosine`` where allowed.
 
     Fine-tuning a pretrained model (``regime`` ``finetune``, or ``model_pretrained`` 1.0 without
@@ -648,7 +653,9 @@ def literature_defaults(space: SearchSpace, meta: Mapping[str, float],
         "weight_decay": (0.1, "AdamW weight decay 0.1 (common LLM practice)"),
         "warmup_ratio": (0.01, "1% warm-up (common practice)"),
         "dropout": (0.0, "no dropout (common for pre-training)"),
+        "beta1": (0.9, "AdamW beta1 0.9 (common practice)"),
         "beta2": (0.95, "AdamW beta2 0.95 (common LLM practice)"),
+        "cooldown_ratio": (0.2, "20% cool-down of a warmup-stable-decay schedule (Hagele et al. 2024)"),
         "grad_clip": (1.0, "gradient clipping at 1.0 (common practice)"),
         "optimizer": ("adamw", "AdamW"),
         "lr_schedule": ("cosine", "cosine schedule"),
@@ -938,6 +945,12 @@ def _about_sources(selection: Any, fitted: FittedMeta, family: str | None) -> st
     if selection is None:
         return f"{len(names)} source tasks of family {family}" if family else f"{len(names)} source tasks"
     near = ", ".join(f"{n} (d={d:.2f})" for n, d in zip(selection.names[:3], selection.distances[:3]))
+    from metahp.meta import MIN_TRIALS_TO_RANK
+
+    single = sum(1 for c in selection.n_trials if c < MIN_TRIALS_TO_RANK)
+    if single:
+        near += (f"; {single} of them hold fewer than {MIN_TRIALS_TO_RANK} runs each and only inform the space "
+                 "(no per-task ranking)")
     left = ("; left out: " + ", ".join(f"{c} of {r}" for r, c in selection.left_out.items())
             if selection.left_out else "")
     return (f"{len(selection)} source tasks of {len(fams)} famil{'y' if len(fams) == 1 else 'ies'} "

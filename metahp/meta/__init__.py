@@ -23,7 +23,13 @@ from metahp.meta._lgbm import LGBMMetaModel
 from metahp.meta._neighbours import TaskIndex
 from metahp.meta._normalize import BROKEN_STATUSES, gaussian_copula, normalize_objectives
 from metahp.meta._scale import CrossScaleModel, ScaleTrend
-from metahp.meta._sources import MIN_TRIALS_FOR_OPTIMUM, SourceSelection, meta_distances, select_sources
+from metahp.meta._sources import (
+    MIN_TRIALS_FOR_OPTIMUM,
+    MIN_TRIALS_TO_RANK,
+    SourceSelection,
+    meta_distances,
+    select_sources,
+)
 from metahp.meta._trend import OptimumTrend
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "select_sources",
     "meta_distances",
     "MIN_TRIALS_FOR_OPTIMUM",
+    "MIN_TRIALS_TO_RANK",
     "LGBMMetaModel",
     "MetaModel",
     "TaskIndex",

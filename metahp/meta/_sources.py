@@ -23,10 +23,14 @@ import pandas as pd
 
 from metahp.vocabulary import objective_type, regime_of
 
-__all__ = ["SourceSelection", "select_sources", "meta_distances", "MIN_TRIALS_FOR_OPTIMUM"]
+__all__ = ["SourceSelection", "select_sources", "meta_distances", "MIN_TRIALS_FOR_OPTIMUM", "MIN_TRIALS_TO_RANK"]
 
 #: Trials a source task needs before its best configurations estimate where its optimum lies.
 MIN_TRIALS_FOR_OPTIMUM = 8
+
+#: Trials a source task needs before its per-task normalised scores rank configurations at all
+#: (one run has one score; two give one comparison, too little to learn other parameters from).
+MIN_TRIALS_TO_RANK = 3
 
 
 @dataclass
@@ -42,6 +46,7 @@ class SourceSelection:
         objective: The objective type the sources were restricted to (None: any).
         reasons: Why these sources, in words.
         left_out: Counts of tasks left out, by reason.
+        n_trials: Their trial counts.
     """
 
     names: list[str]
@@ -52,6 +57,7 @@ class SourceSelection:
     objective: str | None
     reasons: list[str] = field(default_factory=list)
     left_out: dict[str, int] = field(default_factory=dict)
+    n_trials: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -88,7 +94,7 @@ def select_sources(
     regime = regime or regime_of(None, target, space_names)
     excluded = set(exclude)
     left_out: dict[str, int] = {}
-    rows: list[tuple[str, str, dict[str, float]]] = []
+    rows: list[tuple[str, str, dict[str, float], int]] = []
     for name, family, task_regime, task_objective, meta, n_trials in _parse(tasks, key):
         if name in excluded:
             continue
@@ -104,7 +110,7 @@ def select_sources(
         if not any(k in target for k in meta):
             left_out["no shared meta-feature"] = left_out.get("no shared meta-feature", 0) + 1
             continue
-        rows.append((str(name), str(family), meta))
+        rows.append((name, family, meta, n_trials))
     reasons = []
     if regime is not None:
         reasons.append(f"regime {regime}")
@@ -112,13 +118,14 @@ def select_sources(
         reasons.append(f"objective type {objective}")
     if not rows:
         return SourceSelection([], [], np.zeros(0), [], regime, objective, reasons, left_out)
-    distances = meta_distances(target, [m for _, _, m in rows])
-    order = np.lexsort((np.array([n for n, _, _ in rows], dtype=object).astype(str), distances))
-    shared = sorted({k for _, _, m in rows for k in m if k in target})
+    distances = meta_distances(target, [r[2] for r in rows])
+    order = np.lexsort((np.array([r[0] for r in rows], dtype=object).astype(str), distances))
+    shared = sorted({k for r in rows for k in r[2] if k in target})
     reasons.append(f"near in {', '.join(shared)}")
     return SourceSelection(
         names=[rows[i][0] for i in order], families=[rows[i][1] for i in order], distances=distances[order],
         meta=[rows[i][2] for i in order], regime=regime, objective=objective, reasons=reasons, left_out=left_out,
+        n_trials=[rows[i][3] for i in order],
     )
 
 
