@@ -21,6 +21,7 @@ __all__ = [
     "KnowledgeBaseError",
     "TrainingError",
     "MissingDependencyError",
+    "FetchError",
 ]
 
 
@@ -97,3 +98,7 @@ class TrainingError(MetaHPError):
 
 class MissingDependencyError(MetaHPError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class FetchError(ImportSourceError):
+    """``metahp kb fetch`` cannot download a source, or a downloaded file does not match its pinned SHA-256."""

@@ -5,6 +5,7 @@ imports them.
 """
 
 from metahp.app._build import HELD_OUT, build, datasheet, plan_build, write_shards
+from metahp.app._default_bundle import build_default_bundle
 from metahp.app._demo import run_demo
 from metahp.app._verify import VerifiedRun, VerifyReport, task_spec_of, verify
 
@@ -13,6 +14,7 @@ __all__ = [
     "VerifiedRun",
     "VerifyReport",
     "build",
+    "build_default_bundle",
     "datasheet",
     "plan_build",
     "run_demo",

@@ -387,11 +387,12 @@ def load_steplaw(path: str | Path, *, family: str = "steplaw-dense") -> list[Imp
             "budget_tokens": d,
             "budget_tokens_per_param": d / n,
             "budget_flops": 6.0 * n * d,
+            "model_pretrained": 0.0,
         }
         tasks.append(ImportedTask(
             name=f"{family}/N{_short_count(n)}-D{_short_count(d)}",
             family=family,
-            kind="lm-pretraining",
+            kind="pretrain",  # trained from scratch (the regimes: metahp.vocabulary.REGIMES)
             meta_features=meta,
             space=space,
             trials=_finish(group, space, ["objective", "status", "metrics"]),
@@ -510,11 +511,11 @@ def load_nmt(path: str | Path, *, family: str = "nmt") -> list[ImportedTask]:
             frame, {c: c for c in _NMT_EVALS if c != "dev_bleu"}, drop_zero=["gpu_memory"]
         )
         src, _, trg = pair.partition("-")
-        meta = {"data_documents": sizes[pair]} if pair in sizes else {}
+        meta = {"model_pretrained": 0.0, **({"data_documents": sizes[pair]} if pair in sizes else {})}
         tasks.append(ImportedTask(
             name=f"{family}/{pair}",
             family=family,
-            kind="translation",
+            kind="pretrain",  # Sockeye Transformers trained from scratch per language pair
             meta_features=meta,
             space=space,
             trials=_finish(frame, space, ["objective", "status", "metrics"]),
@@ -917,3 +918,7 @@ IMPORTERS: dict[str, Callable[..., list[ImportedTask]]] = {
     "table": load_table,
 }
 """Source name -> importer; ``KnowledgeBase.import_source(source, path, **options)`` looks up here."""
+
+from metahp.kb._lm_sources import LM_IMPORTERS  # noqa: E402  (its loaders use this module's helpers)
+
+IMPORTERS.update(LM_IMPORTERS)

@@ -37,7 +37,8 @@ def imported(external: Path) -> dict[str, list[ImportedTask]]:
 
 
 def test_registry_has_every_source() -> None:
-    assert set(IMPORTERS) == {"steplaw", "nmt", "svm", "hpobench-mlp", "fcnet", "table"}
+    assert set(IMPORTERS) == {"steplaw", "nmt", "svm", "hpobench-mlp", "fcnet", "table",
+                              "scan-bench", "tinker-sft", "opda"}
     assert IMPORTERS["table"] is load_table
 
 
@@ -90,7 +91,8 @@ def test_steplaw_space_and_meta_features(imported: dict[str, list[ImportedTask]]
     for task in tasks.values():
         meta = task.meta_features
         assert required <= set(meta)
-        assert all(math.isfinite(v) and v > 0 for v in meta.values())
+        assert all(math.isfinite(v) and v > 0 for k, v in meta.items() if k != "model_pretrained")
+        assert meta["model_pretrained"] == 0.0 and task.kind == "pretrain"  # trained from scratch
         n, d = meta["model_params_nonembedding"], meta["budget_tokens"]
         assert meta["budget_flops"] == pytest.approx(6 * n * d)
         assert meta["budget_tokens_per_param"] == pytest.approx(d / n)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from metahp import KnowledgeBase, tasks
@@ -26,9 +28,17 @@ def test_datasheet_counts_match_the_shards(seed: KnowledgeBase) -> None:
     stats = seed.stats()
     assert int(re.search(r"^- tasks: (\d+)$", sheet, re.M).group(1)) == stats["tasks"]  # type: ignore[union-attr]
     assert int(re.search(r"^- trials: (\d+)$", sheet, re.M).group(1)) == stats["trials"]  # type: ignore[union-attr]
-    rows = re.findall(r"^\| (\S+) \| (\S+) \| \S+ \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", sheet, re.M)
     trials = seed.trials()
-    assert len(rows) == stats["tasks"] >= 16
+    origin = trials["source"].str.replace("import:", "", regex=False)
+    section = sheet.split("## Sources", 1)[1].split("\n## ", 1)[0]
+    sources = re.findall(r"^\| (\S+) \| [^|]+ \| ([a-z, ]+) \| (\d+) \| (\d+) \| ([^|]+) \|", section, re.M)
+    assert {s[0] for s in sources} == {"runner", "nmt", "scan-bench", "tinker-sft", "opda"}
+    for source, _, n_tasks, n_trials, _licence in sources:
+        mine = trials[origin == source]
+        assert (mine["task"].nunique(), len(mine)) == (int(n_tasks), int(n_trials)), source
+    assert sum(int(s[3]) for s in sources) == stats["trials"]
+    rows = re.findall(r"^\| (\S+) \| (\S+) \| \S+ \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", sheet, re.M)
+    assert len(rows) == trials.loc[origin == "runner", "task"].nunique() >= 16
     for task, family, n, ok, diverged, failed in rows:
         mine = trials[trials["task"] == task]
         assert mine["family"].iloc[0] == family
@@ -40,9 +50,47 @@ def test_datasheet_counts_match_the_shards(seed: KnowledgeBase) -> None:
 def test_seed_covers_the_suite_and_leaves_the_held_out_task_out(seed: KnowledgeBase) -> None:
     names = set(seed.tasks()["name"])
     assert not names & set(HELD_OUT)
-    per_task = seed.trials().groupby("task")["config"].apply(lambda c: len({str(x) for x in c}))
-    assert per_task.min() >= 48  # the space-filling design and the refinement of every task
-    assert (seed.trials()["source"] == "runner").all()
+    trials = seed.trials()
+    runner = trials[trials["source"] == "runner"]
+    assert set(runner["task"]) <= set(tasks.names())
+    per_task = runner.groupby("task")["config"].apply(lambda c: len({str(x) for x in c}))
+    assert len(per_task) >= 16 and per_task.min() >= 48  # the space-filling design and the refinement of every task
+    assert set(trials["source"]) == {"runner", "import:nmt", "import:scan-bench", "import:tinker-sft", "import:opda"}
+
+
+def test_seed_holds_only_licensed_sources_in_small_shards(seed: KnowledgeBase) -> None:
+    families = set(seed.families())
+    assert {"scan-bench", "tinker-sft", "opda-deberta", "nmt"} <= families
+    assert not families & {"steplaw-dense", "svm", "hpobench-mlp", "fcnet"}  # import-only
+    manifest = json.loads((SEED / "manifest.json").read_text())
+    for name in manifest["files"]:
+        assert (SEED / name).stat().st_size < 5 * 1024**2, name
+    sheet = (SEED / "DATASHEET.md").read_text()
+    assert "CC BY-SA 4.0" in sheet and "Nicholas Lourie" in sheet and "share-alike" in sheet
+    assert "Apache-2.0" in sheet and "MIT" in sheet
+
+
+def test_every_seeded_task_has_a_regime_that_agrees_with_model_pretrained(seed: KnowledgeBase) -> None:
+    frame = seed.tasks()
+    assert set(frame["kind"]) == {"pretrain", "finetune", "lora"}
+    pretrained = frame["model_pretrained"].to_numpy(dtype=float)
+    assert np.isfinite(pretrained).all()
+    assert ((frame["kind"] == "pretrain").to_numpy() == (pretrained == 0.0)).all()
+    assert set(frame.loc[frame["family"] == "tinker-sft", "kind"]) == {"lora"}
+    assert set(frame.loc[frame["family"] == "opda-deberta", "kind"]) == {"finetune"}
+    runner = frame[frame["family"].isin(tasks.families())]
+    assert set(runner["kind"]) == {"pretrain"}  # the bundled runner tasks all train from scratch
+
+
+@pytest.mark.slow
+def test_rebuilding_the_bundle_reproduces_it(tmp_path: Path, seed: KnowledgeBase, external: Path) -> None:
+    from metahp.app import build_default_bundle
+
+    report = build_default_bundle(external, tmp_path / "kb", runner_bundle=SEED)
+    rebuilt = KnowledgeBase(":memory:")
+    rebuilt.import_(tmp_path / "kb")
+    assert rebuilt.content_hash() == seed.content_hash()
+    assert report["sources"]["scan-bench"] == {"tasks": 1189, "trials": 1194}
 
 
 def test_default_store_loads_the_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: KnowledgeBase) -> None:
