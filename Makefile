@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast install lint typecheck pytest bench clean
 
-# Both cores (pytest-xdist); every worker has its own METAHP_HOME and temporary folders (tests/conftest.py).
-PYTEST := $(BIN)/python -m pytest -q -n 2 metahp tests README.md
+# Both cores (pytest-xdist); every worker has its own METAHP_HOME and temporary folders (tests/conftest.py);
+# tests in one xdist_group (the Ray ones) run on the same worker, one after the other.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadgroup metahp tests README.md
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from metahp import KnowledgeBase
 from metahp._paths import bundled_kb_dir
 from metahp.app import verify
 
 
+@pytest.mark.slow
 def test_verify_trains_stores_and_compares() -> None:
     kb = KnowledgeBase(":memory:")
     kb.import_(bundled_kb_dir())

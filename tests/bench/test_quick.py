@@ -14,6 +14,7 @@ import pytest
 from metahp.cli import main
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_results_and_metahp_beats_random(tmp_path: Path, capsys, external: Path,
                                                                 monkeypatch) -> None:
     monkeypatch.setenv("METAHP_EXTERNAL", str(external))  # the folder the skip check found

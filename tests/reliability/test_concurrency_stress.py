@@ -64,6 +64,7 @@ def _tasks(kb: KnowledgeBase, writers: int) -> None:
         kb.add_task(name, family="stress", space=SPACE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writers", [4])
 def test_mixed_concurrent_writers_deliver_every_trial_once(tmp_path: Path, external: Path, writers: int) -> None:
     ops, _ = plan(tmp_path, external, writers, batches=BATCHES)

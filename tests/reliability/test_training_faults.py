@@ -59,6 +59,7 @@ def pool_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], list[
         del os.environ[FLAG_ENV]
 
 
+@pytest.mark.slow
 def test_process_pool_returns_and_stores_every_job_once(pool_run: tuple[list[Any], list[Any], KnowledgeBase]) -> None:
     batch, results, kb = pool_run
     assert len(results) == len(batch)
@@ -73,12 +74,14 @@ def test_process_pool_returns_and_stores_every_job_once(pool_run: tuple[list[Any
     assert stored.loc[stored["task"] == "copy-dying", "status"].tolist() == ["failed"]
 
 
+@pytest.mark.slow
 def test_the_rest_of_the_batch_goes_on_after_a_worker_dies(
         pool_run: tuple[list[Any], list[Any], KnowledgeBase]) -> None:
     _, results, _ = pool_run
     assert [r.status for r in results[1:]] == ["ok", "ok", "diverged"], [(r.status, r.message[:80]) for r in results]
 
 
+@pytest.mark.slow
 def test_trial_pool_survives_a_dying_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from metahp.runner import TrialPool
 

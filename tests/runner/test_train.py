@@ -149,6 +149,7 @@ def test_record_has_the_knowledge_base_fields() -> None:
         assert key in record["metrics"]
 
 
+@pytest.mark.slow
 def test_minilm_finetune_trains_a_few_steps() -> None:
     task = dataclasses.replace(tasks.get("minilm-corpus-id"), eval_size=16)
     result = run_trial(task, {"learning_rate": 1e-4}, budget=4, threads=1)
@@ -157,6 +158,7 @@ def test_minilm_finetune_trains_a_few_steps() -> None:
     assert result.metrics["val_loss"] < result.metrics["initial_val_loss"]
 
 
+@pytest.mark.slow
 def test_finetune_default_configuration_learns_within_the_task_budget() -> None:
     # The family default must be a sensible first run: at BERT's usual 5e-5 this 30-step task stayed at chance.
     task = tasks.get("minilm-genre")
