@@ -15,6 +15,7 @@ def _metahp_home(tmp_path, monkeypatch):
     monkeypatch.delenv("METAHP_KB", raising=False)
 
 
+@pytest.mark.slow
 def test_tune_with_two_process_workers_persists_every_trial(capsys):
     from metahp import KnowledgeBase, Study
     from metahp.runner.suite import get
@@ -34,6 +35,7 @@ def test_tune_with_two_process_workers_persists_every_trial(capsys):
     assert resumed.space == get("markov-low").space
 
 
+@pytest.mark.slow
 def test_tune_with_rgpe_transfer(capsys):
     code = main(["tune", "--task", "markov-low", "--trials", "4", "--budget", "5", "--transfer", "rgpe",
                  "--n-initial", "2", "--device", "cpu"])
