@@ -304,11 +304,17 @@ class Recommender:
         if fitted.model is None:
             why = ("the knowledge base holds no trial of a parameter in the target space "
                    f"({', '.join(space.names)})" if fitted.n_trials else "no source trial is left after exclude=")
-            return _answer(_fallback(space, target.meta_features, int(k), seed, why, pool, regime=wanted_regime),
-                           user_names)
+            start = (_cross_scale_pick(kb, kb_hash, space, target.meta_features, selection, meta_of)
+                     if selection is not None and self.trend else None)
+            if start is not None:
+                why = "no source task ranks configurations itself (each holds one run or two)"
+            return _answer(_fallback(space, target.meta_features, int(k), seed, why, pool, regime=wanted_regime,
+                                     start=start), user_names)
         about = _about_sources(selection, fitted, train_family)
         prior = None if wanted_regime in ("finetune", "lora") else _literature_prior(target.meta_features)
         pick = _scale_pick(fitted, space, target.meta_features, meta_of, prior) if self.trend else None
+        if pick is None and selection is not None:
+            pick = _cross_scale_pick(kb, kb_hash, space, target.meta_features, selection, meta_of)
         if pick is None and selection is not None:
             pick = _consensus_pick(fitted, space, selection, self.n_neighbours)
         notes = list(pick.warnings) if pick is not None else []
@@ -737,18 +743,27 @@ def _into(param: Param, value: Any) -> Any:
 
 def _fallback(space: SearchSpace, meta: Mapping[str, float], k: int, seed: int, why: str,
               pool: tuple[np.ndarray, list[dict[str, Any]]] | None = None,
-              regime: str | None = None) -> list[Recommendation]:
-    """Literature defaults and learning-rate variations around them, with a warning.
+              regime: str | None = None, start: _ScalePick | None = None) -> list[Recommendation]:
+    """Literature defaults (or ``start``'s values over them) and learning-rate variations around them, with a warning.
 
     With given candidates, each is replaced by the nearest candidate not picked yet.
     """
-    note = f"{why}; recommending literature defaults instead of learned configurations"
+    if start is None:
+        note = f"{why}; recommending literature defaults instead of learned configurations"
+    else:
+        note = f"{why}; the first configuration comes from a model across scales, the others vary its learning rate"
     warnings.warn(note, stacklevel=3)
     defaults = literature_defaults(space, meta, regime)
     base = {name: value for name, (value, _) in defaults.items()}
     filled = {name: how for name, (_, how) in defaults.items()}
-    configs = [dict(base)]
     reasons = ["literature defaults"]
+    if start is not None:
+        for name, value in start.values.items():
+            if name in space:
+                base[name] = _into(space[name], value)
+                filled.pop(name, None)
+        reasons = [start.rationale]
+    configs = [dict(base)]
     if "learning_rate" in space:
         for factor in (0.5, 2.0, 0.25, 4.0, 0.125, 8.0):
             cfg = dict(base)
@@ -1031,6 +1046,88 @@ def _source_optimum(task: Any, name: str, log: bool) -> float:
     raw = [_positive(c.get(name)) if log else c.get(name) for c in task.best_configs]
     nums = [float(v) for v in raw if v is not None and np.isfinite(float(v))]
     return float(np.mean(np.log10(nums) if log else nums)) if nums else math.nan
+
+
+_CROSS: dict[tuple[Any, ...], Any] = {}  # (store hash, family, features, params) -> fitted CrossScaleModel and runs
+_MIN_RUNS_ACROSS_SCALES = 30
+
+
+def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace, meta: Mapping[str, float],
+                      selection: Any, meta_of: Mapping[str, Mapping[str, Any]]) -> _ScalePick | None:
+    """Without a trend: a family of one run per task answers through a model across scales.
+
+    Where a family's tasks hold one run each (scan-bench draws shape, budget and hyperparameters
+    together), no task has an optimum of its own, but the family's runs share one objective: a
+    :class:`~metahp.meta.CrossScaleModel` of the objective on ``log10`` scale features and the
+    configuration predicts every recorded configuration at the target's scale, and the pick is
+    the mean (on each parameter's scale) of the three it predicts best. Only the nearest such
+    family answers, and only with scale features the target gives.
+    """
+    from metahp.meta import MIN_TRIALS_TO_RANK, CrossScaleModel
+    from metahp.meta._scale import short_count
+    from metahp.vocabulary import SCALE_FEATURES
+
+    counts: dict[str, int] = {}
+    nearest: dict[str, float] = {}
+    for fam, d, n in zip(selection.families, selection.distances, selection.n_trials):
+        if n < MIN_TRIALS_TO_RANK:
+            counts[fam] = counts.get(fam, 0) + n
+            nearest.setdefault(fam, float(d))
+    families = [f for f in sorted(nearest, key=lambda f: nearest[f]) if counts[f] >= _MIN_RUNS_ACROSS_SCALES]
+    if not families:
+        return None
+    fam = families[0]
+    names = [n for n, f in zip(selection.names, selection.families) if f == fam]
+    features = [f for f in SCALE_FEATURES if _positive(meta.get(f)) is not None
+                and all(_positive(meta_of[n].get(f)) is not None for n in names)]
+    fam_space = kb.space(fam)
+    params = [n for n in fam_space.names if n in space and not isinstance(space[n], Categorical)]
+    if not features or not params:
+        return None
+    key = (kb_hash, fam, tuple(features), tuple(params))
+    hit = _CROSS.get(key) if kb_hash is not None else None
+    if hit is None:
+        trials = kb.trials(family=fam)
+        trials = trials[(trials["status"] == "ok") & trials["task"].isin(names)].reset_index(drop=True)
+        if len(trials) < _MIN_RUNS_ACROSS_SCALES:
+            return None
+        logs = {n: bool(getattr(space[n], "log", False)) for n in params}
+        configs = {n: _on_scale(trials[n].to_numpy(dtype=float), logs[n]) for n in params}
+        run_meta = {f: np.array([float(meta_of[t][f]) for t in trials["task"]]) for f in features}
+        model = CrossScaleModel().fit(run_meta, configs, trials["objective"].to_numpy(dtype=float))
+        ranges = {f: (float(v.min()), float(v.max())) for f, v in run_meta.items()}
+        hit = (model, configs, logs, ranges, len(trials))
+        if kb_hash is not None:
+            while len(_CROSS) >= 8:
+                _CROSS.pop(next(iter(_CROSS)))
+            _CROSS[key] = hit
+    model, configs, logs, ranges, n_runs = hit
+    n_configs = len(next(iter(configs.values())))
+    at_target = {f: np.full(n_configs, float(meta[f])) for f in features}
+    predicted = model.predict(at_target, configs)
+    top = np.argsort(predicted, kind="stable")[:3]
+    values = {}
+    for name in params:
+        v = float(np.nanmean(configs[name][top]))
+        values[name] = float(10**v) if logs[name] else v
+    notes = []
+    for f, (lo, hi) in ranges.items():
+        value = float(meta[f])
+        if value > 1.5 * hi or value < lo / 1.5:
+            notes.append(f"{short_count(value)} {f} is outside the {short_count(lo)}-{short_count(hi)} that {fam}'s "
+                         f"{n_runs} runs cover: the model across scales cannot extrapolate, and the answer is that "
+                         "of the edge of its coverage")
+    return _ScalePick(values=values, rationale=(
+        f"a model across scales of {fam}'s {n_runs} runs (one per task; objective on log {', '.join(features)} and "
+        f"the configuration): the mean of the three recorded configurations it predicts best at this scale"),
+        warnings=tuple(notes))
+
+
+def _on_scale(values: np.ndarray, log: bool) -> np.ndarray:
+    if not log:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
 def _consensus_pick(fitted: FittedMeta, space: SearchSpace, selection: Any, n_near: int) -> _ScalePick | None:

@@ -344,3 +344,22 @@ def test_a_space_in_trainer_names_is_answered_in_those_names(lm_kb):
     assert set(recs[0].config) == {"lr", "per_device_train_batch_size"}
     assert space.validate(recs[0].config) == recs[0].config
     assert recs[0].config["lr"] == pytest.approx(1.79 * 3.5e8**-0.713 * 7e9**0.307, rel=0.15)
+
+
+def test_a_family_of_one_run_per_task_answers_through_a_model_across_scales():
+    kb = metahp.KnowledgeBase(":memory:")
+    space = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True)])
+    rng = np.random.default_rng(0)
+    for i in range(150):
+        n, lr = 10 ** rng.uniform(7, 9), 10 ** rng.uniform(-5, -1)
+        best = 3e-3 * (n / 1e8) ** -1.5  # a steeper law than the literature's: only the runs can tell
+        kb.add_task(f"one/{i}", family="one", kind="pretrain", space=space, objective_name="loss",
+                    meta_features={"model_params_nonembedding": n, "budget_tokens": 1e10})
+        kb.add_trials(f"one/{i}", [{"learning_rate": lr, "objective": 20 * n**-0.1 + np.log10(lr / best) ** 2}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no task ranks configurations: the meta-model has nothing to fit
+        small = recommend({"model_params_nonembedding": 2e7, "budget_tokens": 1e10}, k=1, kb=kb)[0]
+        large = recommend({"model_params_nonembedding": 6e8, "budget_tokens": 1e10}, k=1, kb=kb)[0]
+    assert small.rationale.startswith("a model across scales of one's 150 runs")
+    assert small.config["learning_rate"] / large.config["learning_rate"] > 30  # the law says 164; Step Law's 11
+    assert small.config["learning_rate"] == pytest.approx(3e-3 * 0.2**-1.5, rel=1.0)

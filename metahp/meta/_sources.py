@@ -81,7 +81,8 @@ def select_sources(
         target: The target's meta-features.
         regime: The target's regime (``pretrain``, ``finetune``, ``lora``); None: read from
             ``model_pretrained`` and ``space_names`` (:func:`metahp.vocabulary.regime_of`).
-        objective: ``loss`` or ``score`` to keep only sources of that objective type; None: any.
+        objective: ``loss`` or ``score`` to keep only sources of that objective type; None: the
+            type of the nearest comparable source (a loss and an accuracy do not answer together).
         exclude: Task names never selected.
         space_names: Parameters of the target's space (a LoRA rank marks adapter fine-tuning).
         key: An identifier of ``tasks``' content (the store's content hash): the parsed table is
@@ -95,6 +96,7 @@ def select_sources(
     excluded = set(exclude)
     left_out: dict[str, int] = {}
     rows: list[tuple[str, str, dict[str, float], int]] = []
+    types: list[str] = []
     for name, family, task_regime, task_objective, meta, n_trials in _parse(tasks, key):
         if name in excluded:
             continue
@@ -111,6 +113,7 @@ def select_sources(
             left_out["no shared meta-feature"] = left_out.get("no shared meta-feature", 0) + 1
             continue
         rows.append((name, family, meta, n_trials))
+        types.append(task_objective)
     reasons = []
     if regime is not None:
         reasons.append(f"regime {regime}")
@@ -119,6 +122,14 @@ def select_sources(
     if not rows:
         return SourceSelection([], [], np.zeros(0), [], regime, objective, reasons, left_out)
     distances = meta_distances(target, [r[2] for r in rows])
+    if objective is None:  # the nearest source's objective type; the other type's tasks are left out
+        nearest = int(np.lexsort((np.array([r[0] for r in rows], dtype=object).astype(str), distances))[0])
+        objective = types[nearest]
+        keep = [i for i, t in enumerate(types) if t == objective]
+        if len(keep) < len(rows):
+            left_out["another objective type"] = left_out.get("another objective type", 0) + len(rows) - len(keep)
+            rows, distances = [rows[i] for i in keep], distances[keep]
+        reasons.append(f"objective type {objective} (the nearest source's)")
     order = np.lexsort((np.array([r[0] for r in rows], dtype=object).astype(str), distances))
     shared = sorted({k for r in rows for k in r[2] if k in target})
     reasons.append(f"near in {', '.join(shared)}")

@@ -23,8 +23,12 @@ def _tasks() -> pd.DataFrame:
 def test_regime_objective_and_shared_features_choose_the_sources_nearest_first():
     sel = select_sources(_tasks(), {"model_params": 1.2e8, "budget_tokens": 2e9}, regime="pretrain")
     assert sel.names[0] == "pre/a" and sel.names[-1] == "toy/c"
-    assert set(sel.names) == {"pre/a", "pre/b", "cls/e", "toy/c"}  # any family, kinds read as regimes
-    assert sel.left_out == {"another regime": 2}  # the fine-tuning task and the SVM table of no regime
+    assert set(sel.names) == {"pre/a", "pre/b", "toy/c"}  # any family, kinds read as regimes
+    # the fine-tuning task and the SVM table of no regime; the classifier's accuracy is not the nearest's loss
+    assert sel.left_out == {"another regime": 2, "another objective type": 1}
+    assert sel.objective == "loss"
+    scores = select_sources(_tasks(), {"model_params": 1.2e8}, regime="pretrain", objective="score")
+    assert scores.names == ["cls/e"]
     assert list(sel.distances) == sorted(sel.distances)
     loss_only = select_sources(_tasks(), {"model_params": 1.2e8}, regime="pretrain", objective="loss")
     assert loss_only.left_out["another objective type"] == 1
