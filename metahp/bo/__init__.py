@@ -7,6 +7,7 @@ candidate); the search state lives in :class:`metahp.Study`, not here.
 from __future__ import annotations
 
 from metahp.bo._encoding import FeatureMap, decode_frame, encode_frame, snap
+from metahp.bo._evidence import log_evidence, prior_support
 from metahp.bo._gp import (
     FittedGP,
     TrustRule,
@@ -47,6 +48,8 @@ __all__ = [
     "copula",
     "prior_weight",
     "ranking_trust",
+    "log_evidence",
+    "prior_support",
     "RGPE",
     "SourceData",
     "ranking_weights",

@@ -9,7 +9,11 @@ and ``w`` the measured trust (the larger of :func:`~metahp.bo.prior_weight` and
 :func:`~metahp.bo.ranking_trust`); the residual posterior
 plus ``w * s(x)`` is the posterior of ``y``. Expected improvement of ``y`` below ``best``
 equals expected improvement of the residual below ``best - w * s(x)``, so BoTorch's
-``LogExpectedImprovement`` is used unchanged with a per-candidate ``best_f``.
+``LogExpectedImprovement`` is used unchanged with a per-candidate ``best_f``. Where the prior
+has weight, the step also fits the GP on the observations alone and averages the two models'
+expected improvements by their posterior probabilities (:func:`metahp.bo.prior_support`, from
+the marginal likelihoods): a prior that the observations do not bear out stops pulling however
+its ranking happens to look, and the step becomes cold GP-BO's.
 
 The acquisition is maximised over a finite set: the pool in pool mode, otherwise a scrambled
 Sobol set plus Gaussian perturbations of the best observations, snapped to representable
@@ -70,12 +74,16 @@ class FittedGP:
         weight: Trust in the prior used for this fit (0 without a prior).
         own: The GP fitted on the observations alone that the trust was measured against
             (None where it was not needed).
+        support: Posterior probability of the model with the prior mean against ``own``
+            (:func:`metahp.bo.prior_support`); the step's LogEI is the two models' average
+            with it. 1 where it was not measured (no prior, a zero weight, ties only).
     """
 
     model: object
     best: float
     weight: float
     own: object | None = None
+    support: float = 1.0
 
 
 @contextmanager
@@ -536,7 +544,15 @@ def propose(
         model = fit_gp(features, y - offset_obs, init_state=init_state, optimize=optimize,
                        min_scale=max(min_scale, 1.0 if flat else 0.0))
         fitted = FittedGP(model=model, best=best, weight=weight, own=own)
-        scores = log_ei(fitted, fmap(candidates), offset_cand)
+        cand_features = fmap(candidates)
+        scores = log_ei(fitted, cand_features, offset_cand)
+        if weight > 0.0 and not flat and int(np.sum(ok)) >= 3:
+            # The ranking rules above stay noisy however many trials there are; the marginal
+            # likelihood decides, ever more sharply, whether the prior explains the trials at all.
+            from metahp.bo._evidence import average_with_alone
+
+            scores, fitted = average_with_alone(fitted, features, y, cand_features, scores, own_state=own_state,
+                                                optimize=optimize, min_scale=min_scale, all_good=bool(np.all(ok)))
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     return int(np.argmax(scores)), scores, fitted
 

@@ -53,9 +53,10 @@ def test_propose_keeps_a_prior_that_the_tasks_own_gp_cannot_outrank() -> None:
                           prior_cand=prior_cand, init_state=fitted.model.state_dict(),  # type: ignore[attr-defined]
                           own_state=fitted.own.state_dict(), optimize=False)  # type: ignore[attr-defined]
     assert again.weight == fitted.weight
-    # A prior that ranks the trials as they came needs no second GP.
+    # A prior that ranks the trials as they came keeps its full weight; the GP alone is still
+    # fitted, to weigh the two models' evidence (metahp.bo.prior_support), and loses.
     _, _, agreed = propose(space, X, values, np.ones(5, bool), candidates=cand, prior_obs=y, prior_cand=prior_cand)
-    assert agreed.weight == 1.0 and agreed.own is None
+    assert agreed.weight == 1.0 and agreed.own is not None and agreed.support > 0.9
 
 
 def test_copula_and_imputation() -> None:
