@@ -273,3 +273,17 @@ def test_portfolio_goes_on_while_the_trials_tie(tmp_path: Path, monkeypatch: pyt
     # than three distinct values would, and more of the portfolio comes before the GP (at most 6).
     coarse = origins(lambda c: float((np.log10(c["lr"]) + 2.0) ** 2 + c["wd"] > 1.0))
     assert coarse[:6] == ["portfolio"] * 6 and coarse[6] == "gp"
+
+
+def test_a_space_in_trainer_names_is_warm_started_from_canonical_sources() -> None:
+    kb = metahp.KnowledgeBase(":memory:")
+    canonical = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True), Int("batch_size", 8, 256, log=True)])
+    for i, n in enumerate((1e7, 3e7, 1e8, 3e8)):
+        kb.add_task(f"src/{i}", family="src", space=canonical, meta_features={"model_params": n})
+        kb.add_trials(f"src/{i}", [{"learning_rate": float(lr), "batch_size": int(bs),
+                                    "objective": float(np.log10(lr / (0.01 * (n / 1e7) ** -0.5)) ** 2)}
+                                   for lr in np.geomspace(1e-5, 1e-1, 8) for bs in (8, 64, 256)])
+    space = SearchSpace([Float("lr", 1e-5, 1e-1, log=True), Int("per_device_train_batch_size", 8, 256, log=True)])
+    study = Study(space, task={"model_params": 5e7}, kb=kb, seed=0)
+    trial = study.ask()
+    assert trial.origin == "portfolio" and set(trial.params) == set(space.names)

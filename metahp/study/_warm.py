@@ -56,9 +56,13 @@ def warm_start(kb: KnowledgeBase, spec: TaskSpec, space: SearchSpace, *, exclude
         from metahp.meta import fit_meta
     except ImportError as exc:  # the meta-learning part is optional for plain BO
         return WarmStart(note=f"no meta-models available ({exc}); cold start")
+    from metahp.aliases import canonical_space
+
     train_family = spec.family if spec.family in kb.families() else None
     try:
-        fitted = fit_meta(kb, model, family=train_family, exclude=list(exclude), space=space)
+        # The store speaks canonical names (lr -> learning_rate); the encoding is by position, so the
+        # fitted model serves the study's own space as it is.
+        fitted = fit_meta(kb, model, family=train_family, exclude=list(exclude), space=canonical_space(space)[0])
     except MetaHPError as exc:
         return WarmStart(note=f"could not fit the meta-model ({exc}); cold start")
     if fitted.model is None:
