@@ -38,6 +38,8 @@ def add_kb_argument(parser: argparse.ArgumentParser) -> None:
     """Add the ``--kb PATH`` option every command takes."""
     parser.add_argument("--kb", metavar="PATH", default=None,
                         help="knowledge-base file (default: the embedded default store, or $METAHP_KB)")
+    parser.add_argument("--lock-timeout", metavar="SECONDS", type=float, default=None,
+                        help="wait this long for another process's write to the store (default 120)")
 
 
 def open_kb(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
@@ -59,7 +61,8 @@ def open_kb(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
     if must_exist and args.kb not in (None, ":memory:") and not Path(args.kb).expanduser().exists():
         raise KnowledgeBaseError(f"--kb {args.kb!r} does not exist; give the path of an existing knowledge-base file, "
                                  "or leave --kb out for the default store")
-    return KnowledgeBase(args.kb)
+    timeout = getattr(args, "lock_timeout", None)
+    return KnowledgeBase(args.kb, lock_timeout=120.0 if timeout is None else timeout)
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -102,6 +105,18 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    if args.source == "table":
+        from metahp.errors import ImportSourceError
+
+        needed = [flag for flag, value in (("--family NAME", args.family), ("--param-cols COLS", args.param_cols),
+                                           ("--objective COLUMN", args.objective),
+                                           ("--task-cols COLS", args.task_cols)) if value is None]
+        if needed:
+            raise ImportSourceError(
+                f"`metahp kb import table` needs {', '.join(needed)} (--task-cols '' for a table of one task); "
+                "e.g. metahp kb import table runs.csv --family my-llms --task-cols dataset --param-cols lr,bs "
+                "--objective val_loss --direction minimize"
+            )
     kb = open_kb(args)
     if args.source == "bundle":
         result = kb.import_(args.path)
@@ -113,6 +128,8 @@ def _import(args: argparse.Namespace) -> int:
         for key in ("task_cols", "param_cols", "meta_cols"):
             if getattr(args, key) is not None:
                 options[key] = _csv(getattr(args, key))
+        if args.source == "table" and options.get("param_cols") is None:
+            options["param_cols"] = []  # an empty --param-cols: the importer says what it needs
         if args.rename:
             options["rename"] = _pairs(args.rename)
         result = kb.import_source(args.source, args.path, **options)

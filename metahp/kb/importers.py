@@ -147,18 +147,94 @@ def _provenance(source: str, files: Sequence[Path], **extra: Any) -> dict[str, A
     }
 
 
-def _read_frame(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
+#: Rows any one source table may hold (the largest public source, an HPOBench/FCNet grid, has
+#: 62,208); checked before a Parquet table is read, and while a CSV is parsed.
+MAX_TABLE_ROWS = 2_000_000
+#: Row groups, columns and footer bytes of a Parquet source, checked on its metadata before reading.
+MAX_TABLE_ROW_GROUPS = 10_000
+MAX_TABLE_COLUMNS = 1_000
+MAX_TABLE_FOOTER_BYTES = 64 * 1024**2
+#: Longest text of one cell.
+MAX_TABLE_TEXT = 1_000_000
+_TABLE_BATCH_ROWS = 65_536
+
+
+def _read_frame(path: Path, what: str, *, max_rows: int | None = None, **kwargs: Any) -> pd.DataFrame:
+    limit = MAX_TABLE_ROWS if max_rows is None else int(max_rows)
     try:
+        if not path.is_file():  # a FIFO or device would hang the reader or feed it without end
+            raise ImportSourceError(f"{what}: {str(path)!r} is not a regular file")
         name = path.name.lower()
         if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
+            return _read_parquet(path, what, limit)
         sep = kwargs.pop("sep", "\t" if name.endswith((".tsv", ".tsv.gz")) else ",")
         if name.endswith((".csv", ".tsv", ".txt")):
             _check_not_truncated(path, sep, what)
-        return pd.read_csv(path, sep=sep, **kwargs)
+        frame = pd.read_csv(path, sep=sep, nrows=limit + 1, **kwargs)
     # pandas parser errors are ValueErrors; a truncated .gz raises EOFError, a damaged one zlib.error.
-    except (OSError, ValueError, ImportError, EOFError, zlib.error, csv.Error) as exc:
+    except (OSError, ValueError, ImportError, EOFError, zlib.error, csv.Error, OverflowError) as exc:
         raise ImportSourceError(f"{what}: cannot read {str(path)!r}: {exc}") from exc
+    if len(frame) > limit:
+        raise ImportSourceError(f"{what}: {str(path)!r} has more than {limit} rows, the bound on one source table "
+                                f"(metahp.kb.importers.MAX_TABLE_ROWS; the table importer takes max_rows=N to "
+                                "raise it for a file you trust); nothing was imported")
+    return frame
+
+
+def _read_parquet(path: Path, what: str, limit: int) -> pd.DataFrame:
+    """A Parquet table read in batches after its metadata shows the work is bounded.
+
+    The footer's size, the row count, row groups and columns (flat only) are checked before
+    any data is read; each batch's longest text before it is converted; the file's pandas
+    metadata is never interpreted.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if size < 12:
+            raise ImportSourceError(f"{what}: {str(path)!r} is too short to be a Parquet file")
+        handle.seek(size - 8)
+        tail = handle.read(8)
+        if tail[4:] != b"PAR1" or int.from_bytes(tail[:4], "little") > min(MAX_TABLE_FOOTER_BYTES, size - 12):
+            raise ImportSourceError(f"{what}: {str(path)!r} is not a Parquet file or has a footer over "
+                                    f"{MAX_TABLE_FOOTER_BYTES} bytes")
+        handle.seek(0)
+        try:
+            parquet = pq.ParquetFile(handle)
+            meta = parquet.metadata
+            flat = all(meta.schema.column(i).max_repetition_level == 0 for i in range(meta.num_columns))
+        except Exception as exc:  # pyarrow raises many types for broken files
+            raise ImportSourceError(f"{what}: cannot read {str(path)!r}: {exc}") from exc
+        if meta.num_rows > limit:
+            raise ImportSourceError(f"{what}: {str(path)!r} has {meta.num_rows} rows, over the bound of {limit} on "
+                                    "one source table (metahp.kb.importers.MAX_TABLE_ROWS; the table importer takes "
+                                    f"max_rows={meta.num_rows} to raise it for a file you trust); nothing was imported")
+        if meta.num_row_groups > MAX_TABLE_ROW_GROUPS or meta.num_columns > MAX_TABLE_COLUMNS or not flat:
+            raise ImportSourceError(f"{what}: {str(path)!r} has {meta.num_row_groups} row groups and "
+                                    f"{meta.num_columns} columns{'' if flat else ', some nested'}; a source table has "
+                                    f"at most {MAX_TABLE_ROW_GROUPS} row groups and {MAX_TABLE_COLUMNS} flat columns")
+        frames: list[pd.DataFrame] = []
+        try:
+            for batch in parquet.iter_batches(batch_size=_TABLE_BATCH_ROWS, use_pandas_metadata=False):
+                table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
+                for column in table.columns:
+                    if pa.types.is_string(column.type) or pa.types.is_binary(column.type) \
+                            or pa.types.is_large_string(column.type):
+                        longest = pc.max(pc.binary_length(column)).as_py()
+                        if longest is not None and longest > MAX_TABLE_TEXT:
+                            raise ImportSourceError(f"{what}: {str(path)!r} holds a text of {longest} bytes; the "
+                                                    f"bound is {MAX_TABLE_TEXT}")
+                frames.append(table.to_pandas())
+        except ImportSourceError:
+            raise
+        except Exception as exc:  # pyarrow raises many types for broken files
+            raise ImportSourceError(f"{what}: cannot read {str(path)!r}: {exc}") from exc
+    if not frames:
+        return parquet.schema_arrow.empty_table().replace_schema_metadata(None).to_pandas()
+    return pd.concat(frames, ignore_index=True)
 
 
 def _check_not_truncated(path: Path, sep: str, what: str) -> None:
@@ -259,11 +335,18 @@ def _infer_param(name: str, series: pd.Series, *, log: bool | None = None, widen
             raise ImportSourceError(f"parameter column {name!r} mixes value types {kinds}; use one type per column")
         choices = sorted((bool(v) if isinstance(v, np.bool_) else v for v in observed), key=repr)
         return Categorical(name, tuple(choices))
-    values = series.to_numpy(dtype=float)
+    try:
+        values = series.to_numpy(dtype=float)
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise ImportSourceError(f"parameter column {name!r} holds a number too large for a float: {exc}") from exc
     if not np.all(np.isfinite(values)):
         raise ImportSourceError(f"parameter column {name!r} holds infinite values")
     low, high = float(values.min()), float(values.max())
-    integral = _is_integral(values)
+    if not math.isfinite(high - low):
+        raise ImportSourceError(f"parameter column {name!r} spans [{low:g}, {high:g}], wider than a float can "
+                                "hold; rescale it")
+    # Integers beyond 2**53 are not exact as floats, nor storable beyond 2**63: such a column is a Float.
+    integral = _is_integral(values) and max(abs(low), abs(high)) < 2.0**53
     if low == high:
         return Categorical(name, (int(low) if integral else low,))
     if log is None:
@@ -759,6 +842,7 @@ def load_table(
     rename: Mapping[str, str] | None = None,
     kind: str = "table",
     metric_cols: Sequence[str] | None = None,
+    max_rows: int | None = None,
 ) -> list[ImportedTask]:
     """Import any results table (CSV, TSV or Parquet) with one row per trial.
 
@@ -781,6 +865,8 @@ def load_table(
         rename: Old column name -> new column name, applied before anything else.
         kind: Kind of the tasks.
         metric_cols: Further numeric columns kept in each trial's ``metrics`` dict.
+        max_rows: Refuse tables of more rows (default :data:`MAX_TABLE_ROWS`); checked on a
+            Parquet file's metadata before it is read.
 
     Returns:
         One :class:`ImportedTask` per distinct value of ``task_cols``, named
@@ -793,14 +879,19 @@ def load_table(
 
     """
     what = "table importer"
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
+        raise ImportSourceError(f"{what}: max_rows must be a positive integer, got {max_rows!r}")
     if isinstance(path, pd.DataFrame):
         frame = path.copy()
         files: list[Path] = []
+        if len(frame) > (MAX_TABLE_ROWS if max_rows is None else max_rows):
+            raise ImportSourceError(f"{what}: the table has {len(frame)} rows, over the bound of "
+                                    f"{MAX_TABLE_ROWS if max_rows is None else max_rows}; pass max_rows={len(frame)}")
     else:
         file = _existing(path, what)
         if file.is_dir():
             raise ImportSourceError(f"{what}: expected a CSV or Parquet file, got the folder {str(file)!r}")
-        frame = _read_frame(file, what)
+        frame = _read_frame(file, what, max_rows=max_rows)
         files = [file]
     if not isinstance(family, str) or not family:
         raise ImportSourceError(f"{what}: family must be a non-empty string, got {family!r}")
@@ -833,6 +924,27 @@ def load_table(
         raise ImportSourceError(
             f"{what}: column(s) {sorted(overlap)} cannot be both a parameter and a task/meta/objective column"
         )
+    from metahp.kb.store import _RESERVED
+
+    reserved = sorted({str(c) for c in params} & _RESERVED)
+    if reserved:
+        raise ImportSourceError(
+            f"{what}: parameter column(s) {reserved} have names metahp keeps for a trial's own fields "
+            f"({', '.join(sorted(_RESERVED))}); rename them, e.g. rename={{{reserved[0]!r}: 'param_{reserved[0]}'}} "
+            f"(CLI: --rename {reserved[0]}=param_{reserved[0]})"
+        )
+    clobbered = sorted({str(c) for c in [*task_list, *metas, *metrics] if c != objective} & {"objective", "metrics"})
+    if clobbered:
+        raise ImportSourceError(
+            f"{what}: task/meta/metric column(s) {clobbered} would be overwritten by the trials' own "
+            f"objective/metrics; rename them, e.g. rename={{{clobbered[0]!r}: 'my_{clobbered[0]}'}}"
+        )
+    folded: dict[str, str] = {}
+    for c in params:
+        if str(c).lower() in folded:
+            raise ImportSourceError(f"{what}: parameter columns {folded[str(c).lower()]!r} and {c!r} differ only by "
+                                    "case, which the store cannot keep apart; rename one")
+        folded[str(c).lower()] = str(c)
 
     frame = frame.reset_index(drop=True)
     frame["objective"] = _objective_column(frame, objective, what)

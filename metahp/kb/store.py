@@ -47,6 +47,7 @@ from metahp.space import Categorical, Float, Int, SearchSpace
 from metahp.types import DIRECTIONS, STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
+    from metahp.kb._features import Features
     from metahp.kb.bundle import ImportResult
 
 __all__ = ["KnowledgeBase", "AddResult", "TaskInfo", "TaskRef", "STATUSES"]
@@ -313,6 +314,36 @@ def _dumps(value: Any) -> str | None:
     return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
 
 
+#: Deepest nesting of JSON text (metrics, curves, provenance) the store keeps: every reader parses
+#: it again, so a deeper value would fail there (RecursionError) instead of here.
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(texts: pa.Array, limit: int = MAX_JSON_DEPTH) -> int | None:
+    """The index of the first JSON text nested deeper than ``limit`` (or unbalanced), else None.
+
+    Vectorised: only texts with more than ``limit`` brackets are looked at; string literals
+    are removed, then the innermost empty bracket pairs, one nesting level per pass.
+    """
+    import pyarrow.compute as pc
+
+    if len(texts) == 0:
+        return None
+    texts = texts.cast(pa.string()) if texts.type != pa.string() else texts
+    brackets = pc.add(pc.count_substring(texts, "["), pc.count_substring(texts, "{"))
+    rows = np.flatnonzero(pc.fill_null(pc.greater(brackets, limit), False).to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return None
+    shape = pc.replace_substring_regex(texts.take(pa.array(rows)), r'"(?:[^"\\]|\\.)*"', "")
+    shape = pc.replace_substring_regex(shape, r"[^\[\]{}]+", "")
+    for _ in range(limit):
+        shape = pc.replace_substring_regex(shape, r"\[\]|\{\}", "")
+        left = pc.fill_null(pc.binary_length(shape), 0).to_numpy(zero_copy_only=False)
+        if not left.any():
+            return None
+    return int(rows[int(np.argmax(left > 0))])
+
+
 class KnowledgeBase:
     """A store of past trials with their tasks' meta-features.
 
@@ -375,7 +406,11 @@ class KnowledgeBase:
             return
         assert self.path is not None
         with _PathLock.for_path(self.path).hold(self, write) as con:
-            yield con
+            try:
+                yield con
+            except duckdb.Error as exc:  # a store damaged outside metahp (a column or table dropped, ...)
+                raise KnowledgeBaseError(f"knowledge base {self.path} failed: {type(exc).__name__}: {exc}; if the "
+                                         "file was changed outside metahp, restore it from a backup") from exc
 
     def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
         assert self.path is not None
@@ -407,6 +442,9 @@ class KnowledgeBase:
                     f"{self.path} is a DuckDB file but not a metahp knowledge base (no metahp_meta table); "
                     "it was left untouched"
                 )
+            if not {"tasks", "trials"} <= tables:
+                raise KnowledgeBaseError(f"{self.path} is a damaged metahp knowledge base (its tasks or trials table "
+                                         "is gone); it was left untouched: restore it from a backup")
             rows = con.execute("SELECT value FROM metahp_meta WHERE key = 'schema_version'").fetchall()
             text = str(rows[0][0]) if rows else ""
             if not text.isdigit() or not 1 <= int(text) < 10_000:
@@ -522,18 +560,8 @@ class KnowledgeBase:
                   meta_features: Mapping[str, Any] | None = None, space: SearchSpace | None = None,
                   objective_name: str = "objective", direction: str = "minimize",
                   provenance: Mapping[str, Any] | str | None = None, created_at: datetime | None = None) -> int:
-        for label, text in (("name", name), ("family", family), ("objective_name", objective_name)):
-            if not isinstance(text, str) or not text.strip() or len(text) > _MAX_NAME:
-                raise InvalidTaskError(f"task {label} must be a non-empty string of at most {_MAX_NAME} characters, "
-                                       f"got {text!r}")
-        if not isinstance(kind, str) or len(kind) > _MAX_NAME:
-            raise InvalidTaskError(f"task kind must be a string, got {kind!r}")
-        if direction not in DIRECTIONS:
-            raise InvalidTaskError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-        if space is not None and not isinstance(space, SearchSpace):
-            raise InvalidTaskError(f"space must be a metahp.SearchSpace, got {type(space).__name__}")
-        meta = _clean_meta(meta_features)
-        prov = {"note": provenance} if isinstance(provenance, str) else dict(provenance or {})
+        meta, prov_text = _task_record(name, family=family, kind=kind, meta_features=meta_features, space=space,
+                                       objective_name=objective_name, direction=direction, provenance=provenance)
         rows_ = con.execute(
             "SELECT task_id, family, space_signature, objective_name, direction FROM tasks WHERE name = ?", [name]
         ).fetchall()
@@ -553,9 +581,119 @@ class KnowledgeBase:
         con.execute(
             "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [new_id, name, family, kind, json.dumps(meta), space.to_json() if space is not None else None,
-             signature, objective_name, direction, _dumps(prov) or "{}", created_at or _now()],
+             signature, objective_name, direction, prov_text, created_at or _now()],
         )
         return int(new_id)
+
+    def _add_tasks(self, con: duckdb.DuckDBPyConnection, items: Sequence[Mapping[str, Any]]) -> int:
+        """Add many tasks (``add_task`` keyword dicts with ``name``) in one statement; return how many were new.
+
+        Tasks already stored go through :meth:`_add_task`, which refuses a differing definition.
+        """
+        names = [item["name"] for item in items]
+        if len(set(names)) != len(names):  # a name twice: the one-by-one path decides
+            before = int(con.execute("SELECT count(*) FROM tasks").fetchall()[0][0])  # type: ignore[index]
+            for item in items:
+                self._add_task(con, **item)
+            return int(con.execute("SELECT count(*) FROM tasks").fetchall()[0][0]) - before  # type: ignore[index]
+        stored = {r[0]: r[1:] for r in con.execute(
+            "SELECT name, family, space_signature, objective_name, direction FROM tasks WHERE list_contains(?, name)",
+            [names]).fetchall()}
+        rows: list[tuple[Any, ...]] = []
+        for item in items:
+            if item["name"] in stored:
+                family, signature, objective_name, direction = stored[item["name"]]
+                space = item.get("space")
+                if (family, objective_name, direction) != (item["family"], item.get("objective_name", "objective"),
+                                                           item.get("direction", "minimize")) \
+                        or (space is not None and signature is not None and signature != space.signature):
+                    self._add_task(con, **item)  # raises, saying what differs
+                continue
+            fields = {k: v for k, v in item.items() if k not in ("name", "created_at")}
+            meta, prov_text = _task_record(item["name"], **{"kind": "", "meta_features": None, "space": None,
+                                                            "objective_name": "objective", "direction": "minimize",
+                                                            "provenance": None, **fields})
+            space = item.get("space")
+            rows.append((item["name"], item["family"], item.get("kind", ""), json.dumps(meta),
+                         space.to_json() if space is not None else None, space.signature if space is not None else None,
+                         item.get("objective_name", "objective"), item.get("direction", "minimize"), prov_text,
+                         item.get("created_at") or _now()))
+        if not rows:
+            return 0
+        first = int(con.execute("SELECT coalesce(max(task_id), 0) + 1 FROM tasks").fetchall()[0][0])  # type: ignore[index]
+        columns = list(zip(*rows))
+        table = pa.table({
+            "task_id": pa.array(range(first, first + len(rows)), pa.int32()),
+            **{key: pa.array(values, pa.string()) for key, values in zip(
+                ("name", "family", "kind", "meta_features", "space", "space_signature", "objective_name", "direction",
+                 "provenance"), columns[:9])},
+            "created_at": pa.array(columns[9], pa.timestamp("us")),
+        })
+        con.register("_new_tasks", table)
+        try:
+            con.execute("INSERT INTO tasks SELECT * FROM _new_tasks")
+        finally:
+            con.unregister("_new_tasks")
+        return len(rows)
+
+    def _infos(self, con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[str, TaskInfo]:
+        """The stored tasks among ``names``, by name, read in one query."""
+        found = con.execute(
+            "SELECT task_id, name, family, kind, meta_features, space, objective_name, direction, provenance "
+            "FROM tasks WHERE list_contains(?, name)", [list(names)]).fetchall()
+        spaces: dict[str, SearchSpace] = {}
+        out: dict[str, TaskInfo] = {}
+        for row in found:
+            space = None
+            if row[5]:
+                space = spaces.get(row[5]) or spaces.setdefault(row[5], SearchSpace.from_json(row[5]))
+            out[row[1]] = TaskInfo(task_id=int(row[0]), name=row[1], family=row[2], kind=row[3],
+                                   meta_features=json.loads(row[4]), space=space, objective_name=row[6],
+                                   direction=row[7], provenance=json.loads(row[8]))
+        return out
+
+    def _add_trials_many(self, con: duckdb.DuckDBPyConnection, trials: pd.DataFrame, *, task_column: str = "_task",
+                         source: str = "user") -> AddResult:
+        """Add the trials of many stored tasks at once: one statement per search space, not per task.
+
+        Args:
+            con: The open connection (inside a transaction).
+            trials: Rows as :meth:`add_trials` takes them, with the task's name in ``task_column``;
+                ``created_at`` and ``metahp_version`` columns (a bundle's) are used as given.
+            task_column: The column naming each row's task.
+            source: Provenance of rows that carry no ``source`` of their own.
+        """
+        if not len(trials):
+            return AddResult(0, 0)
+        names = pd.Categorical(trials[task_column].astype(str))
+        infos = self._infos(con, list(names.categories))
+        missing = [name for name in names.categories if name not in infos]
+        if missing:
+            raise UnknownTaskError(f"no task {missing[0]!r} in the knowledge base; add it first")
+        frame = trials.drop(columns=[task_column]).reset_index(drop=True)
+        codes = np.asarray(names.codes)
+        signatures = [space.signature if (space := infos[n].space) is not None else "" for n in names.categories]
+        signature = np.asarray(signatures, dtype=str)[codes]
+        added = duplicates = 0
+        for sig in pd.unique(signature):
+            rows = np.flatnonzero(signature == sig)
+            part = frame.iloc[rows].reset_index(drop=True)
+            used, index = np.unique(codes[rows], return_inverse=True)
+            extra: dict[str, Any] = {}
+            if "created_at" in part:
+                extra["created_at"] = part.pop("created_at")
+            if "metahp_version" in part:
+                extra["metahp_version"] = list(part.pop("metahp_version"))
+            group = [infos[names.categories[c]] for c in used]
+            space = group[0].space
+            # Parameters of other spaces in the batch are all missing here: not this group's columns.
+            foreign = [c for c in part.columns if c not in _RESERVED and (space is None or c not in space)
+                       and part[c].isna().all()]
+            result = self._add_trials_of(con, group, part.drop(columns=foreign), task_index=index,
+                                         source=source, **extra)
+            added += result.added
+            duplicates += result.duplicates
+        return AddResult(added=added, duplicates=duplicates)
 
     def _resolve(self, con: duckdb.DuckDBPyConnection, task: TaskRef) -> TaskInfo:
         if hasattr(task, "name") and not isinstance(task, (str, int)):
@@ -612,6 +750,15 @@ class KnowledgeBase:
         extra = [c for c in meta.columns if c not in frame.columns]
         return pd.concat([frame, meta[extra].astype(float)], axis=1)
 
+    def features(self) -> Features:
+        """Every meta-feature (range, how many tasks carry it) and every family (regime, objective, space).
+
+        See :class:`metahp.kb._features.Features`; ``metahp kb features`` prints it.
+        """
+        from metahp.kb._features import features
+
+        return features(self)
+
     def families(self) -> list[str]:
         """Names of the task families, sorted."""
         with self._connection() as con:
@@ -666,11 +813,28 @@ class KnowledgeBase:
                     trials: pd.DataFrame | Sequence[Mapping[str, Any]], *, source: str = "user",
                     created_at: Any = None, metahp_version: Any = None) -> AddResult:
         info = self._resolve(con, task)
+        return self._add_trials_of(con, [info], trials, source=source, created_at=created_at,
+                                   metahp_version=metahp_version)
+
+    def _add_trials_of(self, con: duckdb.DuckDBPyConnection, infos: Sequence[TaskInfo],
+                       trials: pd.DataFrame | Sequence[Mapping[str, Any]], *, task_index: Any = None,
+                       source: str = "user", created_at: Any = None, metahp_version: Any = None) -> AddResult:
+        """Add the trials of several tasks that share one space, in one statement (bulk imports).
+
+        ``task_index[i]`` is the position in ``infos`` of row ``i``'s task (all rows: the first task
+        when None). One statement for many tasks is what makes seeding a thousand tasks take seconds.
+        """
         frame = _as_frame(trials)
         if len(frame) == 0:
             return AddResult(0, 0)
-        params = _param_frame(frame, info.space)
+        signatures = {i.space.signature if i.space is not None else None for i in infos}
+        if len(signatures) != 1:
+            raise InvalidTaskError(f"trials of tasks with different spaces cannot be added together: {signatures}")
+        params = _param_frame(frame, infos[0].space)
         n = len(frame)
+        index = np.zeros(n, dtype=np.int64) if task_index is None else np.asarray(task_index, dtype=np.int64)
+        if index.shape != (n,) or (n and (index.min() < 0 or index.max() >= len(infos))):
+            raise InvalidTaskError("task_index must give each row's position among the tasks")
         columns: dict[str, Any] = {}
         status = frame["status"].astype(object) if "status" in frame else pd.Series(["ok"] * n, index=frame.index)
         status = status.where(status.notna(), "ok")
@@ -683,18 +847,21 @@ class KnowledgeBase:
             raise InvalidObjectiveError("trials need an 'objective' column (the measured value)")
         objective = _numeric(frame["objective"], "objective")
         finite = np.isfinite(objective)
-        may_miss = status.isin(("failed", "diverged")).to_numpy()
+        # A pruned run may have stopped before any finite report (a NaN at its first step).
+        may_miss = status.isin(("failed", "diverged", "pruned")).to_numpy()
         broken = ~finite & ~(may_miss & np.isnan(objective))
         if broken.any():
             row = int(np.argmax(broken))
             raise InvalidObjectiveError(
-                f"trial {row} of task {info.name!r} has objective {frame['objective'].iloc[row]!r} with status "
+                f"trial {row} of task {infos[int(index[row])].name!r} has objective {frame['objective'].iloc[row]!r} "
+                f"with status "
                 f"{status.iloc[row]!r}; objectives must be finite numbers (use status 'failed' or 'diverged' "
                 "for runs that produced none)"
             )
         objective = np.where(finite, objective, np.nan)
         # + 0.0 turns -0.0 into 0.0: the store keeps no sign on zero, and the content hash must not either.
-        columns["objective"] = (-objective if info.direction == "maximize" else objective) + 0.0
+        maximize = np.array([i.direction == "maximize" for i in infos])[index]
+        columns["objective"] = np.where(maximize, -objective, objective) + 0.0
         columns["status"] = status.astype(str).to_numpy()
         fidelity = _numeric(frame["fidelity"], "fidelity") if "fidelity" in frame else np.ones(n)
         fidelity = np.where(np.isnan(fidelity), 1.0, fidelity)
@@ -711,12 +878,22 @@ class KnowledgeBase:
                 continue
             try:
                 columns[name] = pa.array([_dumps(v) for v in frame[name]], pa.string())
-            except (TypeError, ValueError) as exc:
-                raise InvalidObjectiveError(f"column {name!r} must hold JSON-serialisable values: {exc}") from exc
+            except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+                raise InvalidObjectiveError(f"column {name!r} must hold JSON-serialisable values: "
+                                            f"{type(exc).__name__}: {exc}") from exc
+            deep = _too_deep(columns[name])
+            if deep is not None:
+                raise InvalidObjectiveError(f"column {name!r} of row {deep} is nested deeper than {MAX_JSON_DEPTH} "
+                                            "levels (or its brackets do not balance); flatten it")
         if "seed" in frame:
-            seed = pd.to_numeric(frame["seed"], errors="coerce")
+            try:
+                seed = pd.to_numeric(frame["seed"], errors="coerce")
+            except (OverflowError, TypeError) as exc:
+                raise InvalidObjectiveError(f"seed must be an integer below 2**63: {exc}") from exc
             if (seed.isna() & frame["seed"].notna()).any() or (seed.dropna() % 1 != 0).any():
                 raise InvalidObjectiveError("seed must be an integer")
+            if (seed.dropna().abs() >= 2.0**63).any():
+                raise InvalidObjectiveError("seed must be an integer of magnitude below 2**63")
             columns["seed"] = pa.array(seed.astype("Int64"), pa.int64())
         else:
             columns["seed"] = pa.nulls(n, pa.int64())
@@ -734,6 +911,10 @@ class KnowledgeBase:
         arrays: dict[str, Any] = {}
         for i, c in enumerate(params.columns):
             arrays[f"p_{i}"] = pa.array(params[c].to_numpy() if params[c].dtype != object else list(params[c]))
+        per_task = {"_task_id": [i.task_id for i in infos], "_task_name": [i.name for i in infos],
+                    "_objective_name": [i.objective_name for i in infos], "_direction": [i.direction for i in infos]}
+        for key, values in per_task.items():
+            columns[key] = pa.array(values).take(pa.array(index))
         table = pa.table({**arrays, **columns, "_row": np.arange(n)})
         as_json = set(params.attrs.get("json_columns", ()))
         struct = ", ".join(f"{_sql_str(c)} := " + (f"CAST(p_{i} AS JSON)" if c in as_json else f"p_{i}")
@@ -742,29 +923,31 @@ class KnowledgeBase:
         con.register("_incoming", table)
         try:
             # One statement: hash, drop duplicates inside the batch (first occurrence wins) and
-            # those already stored; the content hash covers the task name, so only this task's
-            # rows can collide.
+            # those already stored; the content hash covers the task name, so only rows of the
+            # same task can collide.
             added = con.execute(f"""
                 INSERT INTO trials (trial_id, task_id, config, objective, objective_name, direction, status,
                                     fidelity, cost, metrics, curve, seed, device, source, metahp_version,
                                     created_at, content_hash, study_id, contributed)
                 WITH hashed AS (
-                    SELECT *, md5(concat_ws('|', ?, config, coalesce(CAST(objective AS VARCHAR), 'null'), status,
+                    SELECT *, md5(concat_ws('|', _task_name, config, coalesce(CAST(objective AS VARCHAR), 'null'),
+                                            status,
                                             CAST(fidelity AS VARCHAR), coalesce(CAST(seed AS VARCHAR), ''),
                                             coalesce(study_id, ''))) AS content_hash
-                    FROM (SELECT _row, {config_expr} AS config, objective, status, fidelity, cost, metrics, curve,
-                                 seed, device, source, study_id, created_at, metahp_version FROM _incoming)),
+                    FROM (SELECT _row, _task_id, _task_name, _objective_name, _direction, {config_expr} AS config,
+                                 objective, status, fidelity, cost, metrics, curve, seed, device, source, study_id,
+                                 created_at, metahp_version FROM _incoming)),
                 firsts AS (
                     SELECT * FROM hashed
-                    QUALIFY row_number() OVER (PARTITION BY content_hash ORDER BY _row) = 1)
+                    QUALIFY row_number() OVER (PARTITION BY _task_id, content_hash ORDER BY _row) = 1)
                 SELECT (SELECT coalesce(max(trial_id), 0) FROM trials) + row_number() OVER (ORDER BY _row),
-                       {info.task_id}, config, objective, ?, ?, status, fidelity, cost,
+                       _task_id, config, objective, _objective_name, _direction, status, fidelity, cost,
                        metrics, curve, seed, device, source, metahp_version, created_at, content_hash, study_id, false
                 FROM firsts h
-                WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.task_id = {info.task_id}
+                WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.task_id = h._task_id
                                   AND t.content_hash = h.content_hash)
                 ORDER BY _row
-            """, [info.name, info.objective_name, info.direction]).fetchall()[0][0]
+            """).fetchall()[0][0]
         finally:
             con.unregister("_incoming")
         added = int(added)
@@ -832,6 +1015,11 @@ class KnowledgeBase:
     def content_hash(self) -> str:
         """A fingerprint of everything stored; it changes whenever a task or trial is added.
 
+        It covers every task's name, family, kind, objective name, direction, meta-features
+        and space, and every trial's content hash (task, configuration, objective, status,
+        fidelity, seed, study): two stores that would teach a meta-model different things
+        never share it, so caches keyed by it (``metahp.meta.fit_meta``) cannot mix them up.
+
         It is computed from the rows' content hashes (so equal contents give equal
         fingerprints across stores) and kept in the store until the next write, so asking
         again is one small query.
@@ -840,12 +1028,14 @@ class KnowledgeBase:
             cached = con.execute("SELECT value FROM metahp_meta WHERE key = 'content_hash'").fetchall()
             if cached:
                 return str(cached[0][0])
+            # Everything that changes what a meta-model learns: each task's name, family, kind,
+            # objective, direction, meta-features and space, and each trial's own content hash.
             row = con.execute(
                 "SELECT (SELECT count(*) FROM trials), (SELECT coalesce(bit_xor(hash(content_hash)), 0) FROM trials), "
-                "(SELECT count(*) FROM tasks), (SELECT coalesce(bit_xor(hash(name || meta_features || "
-                "coalesce(space, ''))), 0) FROM tasks)"
+                "(SELECT count(*) FROM tasks), (SELECT coalesce(bit_xor(hash(concat_ws(chr(31), name, family, kind, "
+                "objective_name, direction, meta_features, coalesce(space, '')))), 0) FROM tasks)"
             ).fetchall()[0]
-            value = "-".join(str(v) for v in row)
+            value = "v2-" + "-".join(str(v) for v in row)
             if not self.read_only:
                 con.execute("INSERT INTO metahp_meta VALUES ('content_hash', ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [value])
@@ -890,16 +1080,21 @@ class KnowledgeBase:
 
         return write_bundle(self, Path(path), tasks=tasks, contributed_only=contributed_only)
 
-    def import_(self, path: str | os.PathLike[str]) -> ImportResult:
+    def import_(self, path: str | os.PathLike[str], *, max_trials: int | None = None) -> ImportResult:
         """Add a bundle written by :meth:`export`; only what is new is added.
 
+        Args:
+            path: The bundle folder.
+            max_trials: Refuse bundles of more trials (default ``metahp.kb.bundle.MAX_TRIALS``,
+                five million); checked on the files' metadata before any row is read.
+
         Raises:
-            CorruptBundleError: Missing, truncated, altered or foreign files.
+            CorruptBundleError: Missing, truncated, altered, foreign or oversized files.
             SchemaVersionError: A bundle from a newer schema.
         """
         from metahp.kb.bundle import read_bundle
 
-        return read_bundle(self, Path(path))
+        return read_bundle(self, Path(path), max_trials=max_trials)
 
     def import_source(self, source: str, path: str | os.PathLike[str], **options: Any) -> ImportResult:
         """Import a public meta-dataset or a results table (see ``metahp kb import --help``).
@@ -927,15 +1122,15 @@ class KnowledgeBase:
                                     "check the file and the importer's options") from exc
         result = ImportResult()
         with self._transaction() as con:
-            for item in imported:
-                before = con.execute("SELECT count(*) FROM tasks WHERE name = ?", [item.name]).fetchall()[0][0]  # type: ignore[index]
-                self._add_task(con, item.name, family=item.family, kind=item.kind, meta_features=item.meta_features,
-                               space=item.space, objective_name=item.objective_name, direction=item.direction,
-                               provenance=item.provenance)
-                added = self._add_trials(con, item.name, item.trials, source=f"import:{source}")
-                result.added_tasks += 1 - int(before)
-                result.added_trials += added.added
-                result.duplicate_trials += added.duplicates
+            result.added_tasks = self._add_tasks(con, [
+                {"name": item.name, "family": item.family, "kind": item.kind, "meta_features": item.meta_features,
+                 "space": item.space, "objective_name": item.objective_name, "direction": item.direction,
+                 "provenance": item.provenance} for item in imported])
+            frames = [item.trials.assign(_task=item.name) for item in imported if len(item.trials)]
+            trials = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            added = self._add_trials_many(con, trials, source=f"import:{source}")
+            result.added_trials += added.added
+            result.duplicate_trials += added.duplicates
         return result
 
     def contribute(self, study_or_task: Any) -> int:
@@ -964,10 +1159,17 @@ class KnowledgeBase:
         made earlier by something that never seeded it (an empty store recommends
         literature defaults only).
         """
+        from metahp.kb.bundle import _open_regular
+
         manifest = folder / "manifest.json"
         if not folder.is_dir() or not manifest.exists():
             return
-        digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+        try:
+            with _open_regular(manifest, "bundle manifest") as fh:  # never blocks on a FIFO
+                digest = hashlib.sha256(fh.read(1 << 20)).hexdigest()
+        except MetaHPError as exc:
+            warnings.warn(f"could not load the bundled knowledge base from {folder}: {exc}", stacklevel=3)
+            return
         with self._connection() as con:
             done = con.execute("SELECT value FROM metahp_meta WHERE key = 'seeded_bundle'").fetchall()
         if done and done[0][0] == digest:
@@ -980,6 +1182,31 @@ class KnowledgeBase:
         with self._connection(write=True) as con:
             con.execute("INSERT INTO metahp_meta VALUES ('seeded_bundle', ?) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [digest])
+
+
+def _task_record(name: Any, *, family: Any, kind: Any, meta_features: Mapping[str, Any] | None, space: Any,
+                 objective_name: Any, direction: Any, provenance: Mapping[str, Any] | str | None
+                 ) -> tuple[dict[str, float], str]:
+    """Check a task's fields; return its cleaned meta-features and its provenance as JSON text."""
+    for label, text in (("name", name), ("family", family), ("objective_name", objective_name)):
+        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_NAME:
+            raise InvalidTaskError(f"task {label} must be a non-empty string of at most {_MAX_NAME} characters, "
+                                   f"got {text!r}")
+    if not isinstance(kind, str) or len(kind) > _MAX_NAME:
+        raise InvalidTaskError(f"task kind must be a string, got {kind!r}")
+    if direction not in DIRECTIONS:
+        raise InvalidTaskError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    if space is not None and not isinstance(space, SearchSpace):
+        raise InvalidTaskError(f"space must be a metahp.SearchSpace, got {type(space).__name__}")
+    meta = _clean_meta(meta_features)
+    prov = {"note": provenance} if isinstance(provenance, str) else dict(provenance or {})
+    try:
+        prov_text = _dumps(prov) or "{}"
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidTaskError(f"provenance must be JSON-serialisable: {type(exc).__name__}: {exc}") from exc
+    if _too_deep(pa.array([prov_text])) is not None:
+        raise InvalidTaskError(f"provenance is nested deeper than {MAX_JSON_DEPTH} levels; flatten it")
+    return meta, prov_text
 
 
 def _read_only_views(con: duckdb.DuckDBPyConnection, version: int) -> None:
@@ -1010,7 +1237,12 @@ def _as_frame(trials: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFram
     else:
         raise InvalidConfigError(f"trials must be a DataFrame or a list of dicts, got {type(trials).__name__}")
     if "config" in frame:
-        configs = [json.loads(c) if isinstance(c, str) else ({} if _is_missing(c) else c) for c in frame["config"]]
+        try:
+            configs = [json.loads(c) if isinstance(c, str) else ({} if _is_missing(c) else c)
+                       for c in frame["config"]]
+        except (ValueError, RecursionError) as exc:
+            raise InvalidConfigError(f"the 'config' column must hold JSON objects of parameter name to value: "
+                                     f"{type(exc).__name__}: {exc}") from exc
         if not all(isinstance(c, Mapping) for c in configs):
             raise InvalidConfigError("the 'config' column must hold dicts of parameter name to value")
         expanded = pd.DataFrame(configs, index=frame.index)
@@ -1032,7 +1264,10 @@ def _is_missing(value: Any) -> bool:
 
 
 def _numeric(series: pd.Series, name: str) -> np.ndarray:
-    values = pd.to_numeric(series, errors="coerce")
+    try:
+        values = pd.to_numeric(series, errors="coerce")
+    except (OverflowError, TypeError) as exc:  # an int of hundreds of digits is no float
+        raise InvalidObjectiveError(f"{name} must be a finite number: {exc}") from exc
     bad = values.isna() & series.notna()
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
@@ -1043,12 +1278,28 @@ def _numeric(series: pd.Series, name: str) -> np.ndarray:
 def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame:
     """Validate parameter columns (vectorised) and return them in canonical types, sorted by name."""
     names = [c for c in frame.columns if c not in _RESERVED]
+    folded: dict[str, str] = {}
+    for c in names:
+        if not isinstance(c, str):
+            raise InvalidConfigError(f"parameter names must be strings, got {c!r}", parameter=str(c))
+        if c.lower() in folded:  # DuckDB's struct keys ignore case: such a pair could never be stored
+            raise InvalidConfigError(f"parameters {folded[c.lower()]!r} and {c!r} differ only by case; rename one",
+                                     parameter=c)
+        folded[c.lower()] = c
     if space is None:
         out = frame[sorted(names)].copy()
         for c in out.columns:
-            if out[c].dtype == object and not all(isinstance(v, (str, bool, int, float, type(None)))
-                                                  for v in out[c]):
-                raise InvalidConfigError(f"parameter {c!r} must hold numbers, strings or booleans", parameter=c)
+            if out[c].dtype == object:
+                if not all(isinstance(v, (str, bool, int, float, type(None))) for v in out[c]):
+                    raise InvalidConfigError(f"parameter {c!r} must hold numbers, strings or booleans", parameter=c)
+                if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63 for v in out[c]):
+                    raise InvalidConfigError(f"parameter {c!r} holds an integer too large to store (|v| >= 2**63)",
+                                             parameter=c)
+                out[c] = [v + 0.0 if isinstance(v, float) else v for v in out[c]]  # -0.0 is 0.0
+            elif out[c].dtype.kind == "f":
+                if not np.isfinite(out[c].to_numpy(dtype=float, na_value=0.0)).all():
+                    raise InvalidConfigError(f"parameter {c!r} must be finite", parameter=c)
+                out[c] = out[c] + 0.0
         return out
     unknown = [c for c in names if c not in space]
     if unknown:
@@ -1077,7 +1328,11 @@ def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame
         if column.dtype == bool or (column.dtype == object
                                     and column.map(lambda v: isinstance(v, (bool, np.bool_))).any()):
             raise InvalidConfigError(f"parameter {name!r} must be a number, got booleans", parameter=name)
-        values = pd.to_numeric(column, errors="coerce")
+        try:
+            values = pd.to_numeric(column, errors="coerce")
+        except (OverflowError, TypeError) as exc:  # an int of hundreds of digits is no float
+            raise InvalidConfigError(f"parameter {name!r} holds a number too large for a float: {exc}; allowed: "
+                                     f"{param.describe()}", parameter=name) from exc
         if values.isna().any():
             row = int(np.argmax(values.isna()))
             raise InvalidConfigError(f"parameter {name!r} must be a number, got {column.iloc[row]!r}", parameter=name)
@@ -1096,7 +1351,7 @@ def _param_frame(frame: pd.DataFrame, space: SearchSpace | None) -> pd.DataFrame
             out[name] = np.round(arr).astype(np.int64)
         else:
             assert isinstance(param, Float)
-            out[name] = np.clip(arr, param.low, param.high)
+            out[name] = np.clip(arr, param.low, param.high) + 0.0  # + 0.0: -0.0 and 0.0 are one configuration
     out.attrs["json_columns"] = json_columns
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from metahp.study._trial import Trial
 
 __all__ = ["KBStorage", "StoredTrial"]
+
+
+def _curve_number(value: Any) -> float:
+    """A stored curve entry as a float.
+
+    JSON keeps no NaN or infinity, so they are stored as the strings ``"nan"``, ``"inf"`` and
+    ``"-inf"``; a missing value (older stores wrote NaN as null) is NaN.
+    """
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,7 @@ class KBStorage:
                 config=space.validate(dict(row["config"]), fill_defaults=True),
                 value=float(value) if value is not None and pd.notna(value) else None,
                 status=str(row["status"]),
-                curve=[[float(s), float(v)] for s, v in curve] if isinstance(curve, list) else [],
+                curve=[[_curve_number(s), _curve_number(v)] for s, v in curve] if isinstance(curve, list) else [],
                 origin=str(metrics.get("origin", "gp")),
                 seed=int(row["seed"]) if pd.notna(row["seed"]) else 0,
             ))
@@ -122,6 +137,7 @@ class KBStorage:
                              space=space, direction=direction, provenance={"study": settings})
             self.created = True
         record = {"config": trial.config, "objective": trial.value, "status": trial.status,
-                  "curve": trial.curve or None, "cost": trial.duration, "seed": trial.seed, "study_id": self.name,
+                  "curve": [[s, v if math.isfinite(v) else str(v)] for s, v in trial.curve] or None,
+                  "cost": trial.duration, "seed": trial.seed, "study_id": self.name,
                   "metrics": {"trial_number": trial.number, "origin": trial.origin}}
         self.kb.add_trials(self.task_name, [record], source=f"study:{self.name}")

@@ -188,18 +188,27 @@ class Study:
             status: One of :data:`metahp.types.STATUSES`.
 
         Raises:
-            InvalidObjectiveError: A value that is not a number, or an unknown status.
+            InvalidObjectiveError: A value that is not a number (or too large for a float), or an
+                unknown status; the trial stays running.
+            KnowledgeBaseError: The study's store could not be written (e.g. locked past its
+                ``lock_timeout``); the trial stays running and can be told again.
             MetaHPError: The trial is unknown or already finished.
         """
         with self._lock:
             t = self._get(trial)
             if t.status != "running":
                 raise MetaHPError(f"trial {t.number} is already finished ({t.status}); ask() for a new one")
-            t.value, t.status = outcome(t, value, status)
-            t.datetime_complete = datetime.now(UTC)
-            if self.storage is not None:
-                spec = resolve_task(self.task, self.kb) if self.task is not None and not self.storage.created else None
-                self.storage.write(t, spec, self.space, self.direction, self._settings())
+            curve = list(t.curve)
+            try:  # persisted, then finished: a failed save leaves the trial running, to be told again
+                t.value, t.status = outcome(t, value, status)
+                t.datetime_complete = datetime.now(UTC)
+                if self.storage is not None:
+                    spec = (resolve_task(self.task, self.kb) if self.task is not None and not self.storage.created
+                            else None)
+                    self.storage.write(t, spec, self.space, self.direction, self._settings())
+            except BaseException:
+                t.value, t.status, t.datetime_complete, t.curve = None, "running", None, curve
+                raise
             return t
 
     def add_trial(self, config: Mapping[str, Any], value: Any = None, status: str = "ok") -> Trial:

@@ -80,15 +80,26 @@ class Trial(Mapping[str, Any]):
             step: Training step (or epoch) the value was measured at; increasing.
             value: The objective at that step, in the study's direction.
         """
-        v = float(value)
-        self.curve.append([float(step), v])
+        v, at = _as_float(value, f"the value reported by trial {self.number}"), _as_float(step, "a report's step")
+        self.curve.append([at, v])
         if self._study is None:
             return False
-        return self._study._should_prune(self, float(step), v)
+        return self._study._should_prune(self, at, v)
 
 
 def _is_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def _as_float(value: Any, what: str) -> float:
+    """``value`` as a float (NaN and infinities pass); a typed error for non-numbers and ints beyond a float."""
+    if not _is_number(value):
+        raise InvalidObjectiveError(f"{what} must be a number, got {value!r} ({type(value).__name__})")
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise InvalidObjectiveError(f"{what} is too large for a float ({str(value)[:20]}... with {len(str(value))} "
+                                    "digits); report it in other units, or as inf if the run diverged") from exc
 
 
 def outcome(trial: Trial, value: Any, status: str) -> tuple[float | None, str]:
@@ -96,7 +107,8 @@ def outcome(trial: Trial, value: Any, status: str) -> tuple[float | None, str]:
 
     A runner ``TrialResult`` (anything with ``objective``) gives its objective, status and
     curve (the curve is stored on ``trial``). None or a non-finite value with status ``ok``
-    becomes ``failed`` / ``diverged``; a pruned trial without a value keeps its last reported one.
+    becomes ``failed`` / ``diverged``; a pruned trial without a value keeps its last finite
+    reported one (none if every report was NaN or infinite).
 
     Raises:
         InvalidObjectiveError: A value that is not a number, or an unknown status.
@@ -111,16 +123,13 @@ def outcome(trial: Trial, value: Any, status: str) -> tuple[float | None, str]:
         raise InvalidObjectiveError(f"status must be one of {STATUSES}, got {status!r}")
     number: float | None = None
     if value is not None:
-        if not _is_number(value):
-            raise InvalidObjectiveError(
-                f"the objective of trial {trial.number} must be a number, got {value!r} ({type(value).__name__})")
-        number = float(value)
+        number = _as_float(value, f"the objective of trial {trial.number}")
         if not math.isfinite(number):
             number = None
             if status == Status.OK:
                 status = Status.DIVERGED.value
     elif status == Status.OK:
         status = Status.FAILED.value
-    if status == Status.PRUNED and number is None and trial.curve:
-        number = trial.curve[-1][1]
+    if status == Status.PRUNED and number is None:  # the last finite report, if any (NaN is no value)
+        number = next((v for _, v in reversed(trial.curve) if math.isfinite(v)), None)
     return number, status
