@@ -116,7 +116,7 @@ def plan_build(kb: KnowledgeBase, tasks: Sequence[Any], *, n_design: int = 32, n
 def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: int = 32, n_refine: int = 16,
           n_repeat: int = 8, executor: str = "process", n_workers: int | None = None, device: str = "cpu",
           time_limit: float | None = None, budget: int | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          log: Callable[[str], None] = print, ray_address: str | None = None) -> dict[str, Any]:
     """Train the built-in suite (less :data:`HELD_OUT`) into ``kb``; resumable.
 
     Args:
@@ -132,6 +132,8 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
         budget: Override every task's training steps (for quick checks; the seed uses the tasks' own).
         progress: Progress bars.
         log: Where progress lines go.
+        ray_address: ``executor="ray"``: a running cluster (``None``: a local Ray); joined once
+            for the whole build, every result written here, by this process.
 
     Returns:
         Counts and timings of what ran.
@@ -145,6 +147,18 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
         raise InvalidConfigError(f"unknown built-in tasks {unknown}; choose from {builtin_tasks.names()}")
     suite = [builtin_tasks.get(n) for n in names]
     started = time.perf_counter()
+    if executor == "ray":
+        from metahp.runner import ray_init
+
+        if ray_init(ray_address):  # one Ray (of all cores, when local) for every batch, shut down at the end
+            import ray
+
+            try:
+                return build(kb, tasks=tasks, n_design=n_design, n_refine=n_refine, n_repeat=n_repeat,
+                             executor=executor, n_workers=n_workers, device=device, time_limit=time_limit,
+                             budget=budget, progress=progress, log=log, ray_address=ray_address)
+            finally:
+                ray.shutdown()
     report: dict[str, Any] = {"tasks": len(suite), "trained": 0, "skipped": 0, "status": {}}
     for phase in ("design", "refine"):
         design, refine = plan_build(kb, suite, n_design=n_design, n_refine=n_refine, n_repeat=n_repeat)
@@ -161,7 +175,7 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
                 return report
             jobs = [(name, config, seed, budget) for name, config, seed in plan.jobs[start:start + batch]]
             results = run_many(jobs, executor=executor, n_workers=n_workers, kb=kb,
-                               progress=progress, device=device)
+                               progress=progress, device=device, ray_address=ray_address)
             for r in results:
                 report["status"][r.status] = report["status"].get(r.status, 0) + 1
             report["trained"] += len(results)

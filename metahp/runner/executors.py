@@ -282,15 +282,21 @@ def ray_tune_trainable(task: str | Task, *, budget: int | None = None, device: s
         threads: CPU threads (and Ray CPUs) per trial.
         seed: Seed of every training.
 
+    With Ray running, ``threads`` is lowered to the CPUs of the cluster's largest node: a trial
+    asking for more would never be scheduled.
+
     Raises:
         UnknownTaskError: Not a built-in task.
         MissingDependencyError: Ray Tune is not installed.
     """
     resolve_task(task)  # an unknown name fails here, not on a worker
     try:
+        import ray
         from ray import tune
     except ImportError as exc:
         raise MissingDependencyError("ray_tune_trainable needs Ray Tune: pip install 'metahp[ray]'") from exc
+    if ray.is_initialized():
+        threads = _ray_threads(ray, threads)
     fn = tune.with_parameters(_tune_train, task=task, budget=budget, device=device, threads=threads, seed=seed)
     return tune.with_resources(fn, {"cpu": threads, "gpu": 1 if device.startswith("cuda") else 0})
 
@@ -316,6 +322,21 @@ def _tune_train(config: dict[str, Any], task: str | Task, budget: int | None, de
                  "metahp_result": json.dumps({"task": task_entry(task), "trial": result.to_record()})})
 
 
+def _ray_threads(ray: Any, threads: int) -> int:
+    """``threads``, lowered to the CPUs of the largest node of the running cluster.
+
+    A Ray task asking for more CPUs than any node has is never scheduled: it waits forever,
+    without an error (a 1-CPU local Ray and a 2-thread job hung ``kb build --executor ray``).
+    """
+    per_node = [float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive", True)]
+    largest = int(max(per_node, default=0))
+    if 0 < largest < threads:
+        logger.warning("each training asked for %d CPUs but the largest Ray node has %d; using %d", threads, largest,
+                       largest)
+        return largest
+    return threads
+
+
 def _ray_job(ray: Any, threads: int, device: str) -> Any:
     """``_run_job`` as a Ray task reserving ``threads`` CPUs (and a GPU for a CUDA device)."""
     return ray.remote(num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0)(_run_job)
@@ -325,8 +346,9 @@ def _ray(jobs: list[Job], ctx: _Context) -> None:
     ray = _import_ray()
     started = _ray_start(ray, ctx.n_workers * ctx.threads, ctx.ray_address)
     try:
-        remote = _ray_job(ray, ctx.threads, ctx.device)
-        refs = {remote.remote(job, ctx.device, ctx.threads): i for i, job in enumerate(jobs)}
+        threads = _ray_threads(ray, ctx.threads)
+        remote = _ray_job(ray, threads, ctx.device)
+        refs = {remote.remote(job, ctx.device, threads): i for i, job in enumerate(jobs)}
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -474,6 +496,7 @@ class TrialPool:
         with self._lock:
             if self._remote is None:
                 self._ray_started = _ray_start(ray, self.n_workers * self.threads, self.ray_address)
+                self.threads = _ray_threads(ray, self.threads)
                 self._remote = _ray_job(ray, self.threads, self.device)
             return self._remote
 

@@ -103,7 +103,7 @@ def test_trial_pool_keeps_its_workers_across_calls() -> None:
         TrialPool("inline").run("markov-low", {"learning_rate": -1.0})
 
 
-def test_progress_reaches_the_caller_from_inline_runs_and_the_bar() -> None:
+def test_progress_reaches_the_caller_from_inline_runs_and_the_bar(capsys) -> None:
     from metahp.runner import Progress, TrialPool
 
     seen: list[Progress] = []
@@ -112,3 +112,26 @@ def test_progress_reaches_the_caller_from_inline_runs_and_the_bar() -> None:
     assert result.status == "ok" and seen and seen[-1].step == 6 == seen[-1].budget
     assert seen[-1].seconds_left == 0 and seen[-1].describe().startswith("step 6/6, loss ")
     assert all(math.isfinite(p.loss) for p in seen)
+    run_many([("markov-low", {}, 0, 6)], executor="inline", progress=True)  # as verify and kb build show it
+    assert "markov-low #0: step 6/6, loss " in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ray_jobs_fit_a_cluster_smaller_than_this_machine() -> None:
+    # A task asking for more CPUs than any Ray node has is never scheduled and waits forever without an error:
+    # on a 1-CPU Ray, a job's threads (cores // workers) are lowered to 1 instead.
+    import threading
+
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    results: list = []
+    try:
+        worker = threading.Thread(target=lambda: results.extend(
+            run_many(JOBS[:1], executor="ray", n_workers=1, progress=False)), daemon=True)
+        worker.start()
+        worker.join(timeout=240)
+        assert not worker.is_alive(), "the Ray job was never scheduled"
+    finally:
+        ray.shutdown()
+    assert [r.status for r in results] == ["ok"]
