@@ -42,6 +42,7 @@ def _check_batches(kb: KnowledgeBase, tag: int, size: int, committed: int) -> in
     return len(mine) // size
 
 
+@pytest.mark.slow
 def test_kill_during_bulk_insert_keeps_whole_batches(tmp_path: Path) -> None:
     size = 100_000
     path = tmp_path / "bulk.duckdb"
@@ -55,6 +56,7 @@ def test_kill_during_bulk_insert_keeps_whole_batches(tmp_path: Path) -> None:
     assert KnowledgeBase(path).add_trials(TASK, batch(77, 0, 1000)).added == 1000  # still writable
 
 
+@pytest.mark.slow
 def test_kill_during_bundle_import_is_all_or_nothing(tmp_path: Path) -> None:
     n_tasks, per_task = 4, 10_000
     bundle = make_bundle(tmp_path / "bundle", "big", n_tasks, per_task, tag=500)
@@ -81,6 +83,7 @@ def test_kill_during_bundle_import_is_all_or_nothing(tmp_path: Path) -> None:
     assert kb.import_(bundle).added_trials == 0
 
 
+@pytest.mark.slow
 def test_kill_during_a_loop_of_small_batches(tmp_path: Path) -> None:
     size = 7
     path = tmp_path / "small.duckdb"

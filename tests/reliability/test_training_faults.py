@@ -19,6 +19,7 @@ from metahp import KnowledgeBase
 GiB = 1 << 30
 
 
+@pytest.mark.slow
 def test_diverged_and_out_of_memory_runs_are_stored_as_such(tmp_path: Path) -> None:
     path = tmp_path / "faults.duckdb"
     KnowledgeBase(path)
