@@ -8,6 +8,7 @@ as a failure, so a CI run whose data went missing cannot pass by running fewer t
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Generator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = Path(os.environ.get("METAHP_EXTERNAL", ROOT.parent / "shared" / "external"))
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+RAY_WORD = re.compile(r"(^|_)ray(_|$)")
 
 
 def external_or_skip() -> Path:
@@ -38,6 +40,18 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
 def external() -> Path:
     """The folder of public meta-datasets (``../shared/external``); the test skips without it."""
     return external_or_skip()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every Ray test in one xdist group, so ``-n 2 --dist loadgroup`` starts one local Ray cluster at a time.
+
+    Two local clusters on one machine contend for the same worker ports. A Ray test is any test of
+    ``test_ray.py`` or one whose name has the word ``ray`` (``test_ray_local_matches_inline``).
+    """
+    for item in items:
+        name = getattr(item, "originalname", item.name)
+        if item.path.name == "test_ray.py" or RAY_WORD.search(name):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.hookimpl(hookwrapper=True)

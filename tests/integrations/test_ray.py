@@ -68,7 +68,6 @@ def test_metahp_search_answers_in_the_users_names_and_stores_each_trial(kb) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_tuner_fit_trains_for_real_and_the_driver_stores_every_trial(kb, tmp_path) -> None:
     # The shape: a task and a knowledge base, a local 2-CPU Ray, 4 real trainings, 2 at a time.
     import ray

@@ -61,7 +61,6 @@ def test_process_pool_matches_inline() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_ray_local_matches_inline() -> None:
     reference = _inline_reference()[:1]
     results = run_many(JOBS[:1], executor="ray", n_workers=1, progress=False)
