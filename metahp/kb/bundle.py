@@ -426,7 +426,9 @@ def _add_batch(kb: KnowledgeBase, con: Any, path: Path, table: pa.Table, tasks: 
         if deep is not None:
             raise CorruptBundleError(f"bundle field trials.{column} is nested deeper than {MAX_JSON_DEPTH} levels "
                                      "(or its brackets do not balance)")
-    trials = table.to_pandas()
+    # Text columns as Python objects: pandas' Arrow-backed strings would be iterated one by one below.
+    trials = pd.DataFrame({name: table.column(name).to_pylist() if pa.types.is_string(table.column(name).type)
+                           else table.column(name).to_pandas() for name in table.column_names})
     maximize = trials["task"].map({name: task["direction"] == "maximize" for name, task in tasks.items()})
     objective = trials["objective"].to_numpy(dtype=float)
     frame = pd.DataFrame({  # bundles store minimised values, add_trials takes each task's own sign

@@ -171,6 +171,8 @@ def _read_frame(path: Path, what: str, *, max_rows: int | None = None, **kwargs:
         if name.endswith((".csv", ".tsv", ".txt")):
             _check_not_truncated(path, sep, what)
         frame = pd.read_csv(path, sep=sep, nrows=limit + 1, **kwargs)
+    except ImportSourceError:
+        raise
     # pandas parser errors are ValueErrors; a truncated .gz raises EOFError, a damaged one zlib.error.
     except (OSError, ValueError, ImportError, EOFError, zlib.error, csv.Error, OverflowError) as exc:
         raise ImportSourceError(f"{what}: cannot read {str(path)!r}: {exc}") from exc
