@@ -1080,7 +1080,7 @@ def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace
     names = [n for n, f in zip(selection.names, selection.families) if f == fam]
     features = [f for f in SCALE_FEATURES if _positive(meta.get(f)) is not None
                 and all(_positive(meta_of[n].get(f)) is not None for n in names)]
-    fam_space = kb.space(fam)
+    fam_space = _family_space(kb, fam, kb_hash)
     params = [n for n in fam_space.names if n in space and not isinstance(space[n], Categorical)]
     if not features or not params:
         return None
@@ -1121,6 +1121,21 @@ def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace
         f"a model across scales of {fam}'s {n_runs} runs (one per task; objective on log {', '.join(features)} and "
         f"the configuration): the mean of the three recorded configurations it predicts best at this scale"),
         warnings=tuple(notes))
+
+
+_FAMILY_SPACES: dict[tuple[str, str], SearchSpace] = {}
+
+
+def _family_space(kb: KnowledgeBase, family: str, kb_hash: str | None) -> SearchSpace:
+    """``kb.space(family)``, kept per store hash (opening the store costs more than a warm answer)."""
+    if kb_hash is not None and (kb_hash, family) in _FAMILY_SPACES:
+        return _FAMILY_SPACES[(kb_hash, family)]
+    space = kb.space(family)
+    if kb_hash is not None:
+        while len(_FAMILY_SPACES) >= 64:
+            _FAMILY_SPACES.pop(next(iter(_FAMILY_SPACES)))
+        _FAMILY_SPACES[(kb_hash, family)] = space
+    return space
 
 
 def _on_scale(values: np.ndarray, log: bool) -> np.ndarray:
