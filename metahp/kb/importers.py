@@ -67,7 +67,8 @@ class ImportedTask:
     Attributes:
         name: Unique task name, ``<family>/<task>``.
         family: Task family (tasks of a family share a search space).
-        kind: What is trained, e.g. ``"lm-pretraining"`` or ``"tabular-classification"``.
+        kind: The training regime for language-model tasks (``"pretrain"``, ``"finetune"``, ``"lora"``;
+            ``metahp.vocabulary.REGIMES``), else what is trained, e.g. ``"tabular-classification"``.
         meta_features: Named float meta-features of the task (may be empty).
         space: A search space that holds every configuration in ``trials``.
         trials: One row per trial: a column per parameter, ``objective`` (original
