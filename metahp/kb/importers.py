@@ -198,11 +198,11 @@ def _read_parquet(path: Path, what: str, limit: int) -> pd.DataFrame:
     size = path.stat().st_size
     with open(path, "rb") as handle:
         if size < 12:
-            raise ImportSourceError(f"{what}: {str(path)!r} is too short to be a Parquet file")
+            raise ImportSourceError(f"{what}: cannot read {str(path)!r}: too short to be a Parquet file")
         handle.seek(size - 8)
         tail = handle.read(8)
         if tail[4:] != b"PAR1" or int.from_bytes(tail[:4], "little") > min(MAX_TABLE_FOOTER_BYTES, size - 12):
-            raise ImportSourceError(f"{what}: {str(path)!r} is not a Parquet file or has a footer over "
+            raise ImportSourceError(f"{what}: cannot read {str(path)!r}: not a Parquet file, or a footer over "
                                     f"{MAX_TABLE_FOOTER_BYTES} bytes")
         handle.seek(0)
         try:
