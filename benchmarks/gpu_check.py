@@ -17,7 +17,10 @@ PyTorch's scaled-dot-product attention, the corpus held on the GPU and ``torch.c
    embedding; the attention term as in PaLM's appendix B), and peak memory, in
    ``<out>/gpu_check.json`` and ``<out>/gpu_check.md`` with the command that produced them.
 
-    python benchmarks/gpu_check.py [--task python-s] [--steps 300] [--out benchmarks/results]
+    python benchmarks/gpu_check.py [--task python-s] [--steps 200] [--out benchmarks/results]
+
+Sized for a few minutes on an H100-class GPU (probes, compiling, 200 steps); not timed yet, since
+no GPU was lent when it was written: give it a ``timeout`` of 5-6 minutes the first time.
 
 Without a CUDA GPU it exits with status 2 and says so (``--device cpu`` runs the same steps on
 the CPU as a smoke test of the script; its figures are not GPU figures and say so).
@@ -92,7 +95,7 @@ def probe_batch(task: Any, device: str, args: argparse.Namespace) -> tuple[int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="python-s", help="a built-in causal-LM task (default: python-s)")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--layers", type=int, default=10)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--heads", type=int, default=16)

@@ -469,6 +469,10 @@ def _train(task: Task, config: dict[str, Any], device: Any, seed: int, budget: i
     model.train()
     state.params = count_parameters(model)
     if cuda and (compile_model if compile_model is not None else budget >= COMPILE_MIN_STEPS):
+        import torch._dynamo
+
+        # A graph the compiler cannot handle (or no Triton on the machine) runs eagerly instead of failing the trial.
+        torch._dynamo.config.suppress_errors = True
         model = torch.compile(model)
     optimizer = OPTIMIZERS[str(config["optimizer"])](
         _param_groups(model, float(config.get("weight_decay", 0.0))), float(config["learning_rate"]),
