@@ -171,7 +171,7 @@ def _build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = build(kb, tasks=_csv(args.tasks), n_design=args.design, n_refine=args.refine, n_repeat=args.repeat,
                    executor=args.executor, n_workers=args.workers, device=args.device, time_limit=args.time_limit,
-                   budget=args.budget)
+                   budget=args.budget, ray_address=args.address)
     wall = time.perf_counter() - started
     print(f"trained {report['trained']} trials ({report['skipped']} already there) in {wall:.0f} s; "
           f"status: {report['status']}; {'complete' if report['complete'] else 'incomplete: run again to resume'}")
@@ -268,6 +268,9 @@ def register(subparsers: Any) -> None:
     bld.add_argument("--refine", type=int, default=16, help="configurations around the best per task (default 16)")
     bld.add_argument("--repeat", type=int, default=8, help="design configurations repeated with seed 1 (default 8)")
     bld.add_argument("--executor", choices=["inline", "process", "ray"], default="process")
+    bld.add_argument("--address", default=None, metavar="ADDR",
+                     help="--executor ray: a running Ray cluster (auto, or HEAD_IP:6379 after `ray start --head`); "
+                          "default: a local Ray; results are written by this process only")
     bld.add_argument("--workers", type=int, default=None, help="parallel trainings (default: the cores)")
     bld.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     bld.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (resume later)")
