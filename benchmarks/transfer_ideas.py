@@ -5,9 +5,11 @@ Issue 6 asks for a speed-up of at least 5 against cold GP on ``steplaw-dense`` (
 tasks at the edge of the knowledge base) and ``svm`` (2.5: it needs cold GP's 50-trial
 regret by T = 10 and reaches it at T = 20). This script measures three candidate changes
 against the shipped ones, on the protocol's leave-one-task-out pool replay and random
-streams, and writes ``benchmarks/results/transfer_ideas.md``. Each is implemented here, on
-top of the library's internals, so that the numbers can be remade; the baseline pins the
-prior weight's pseudo-count to 3, its value when they were measured. Changes 1 and 2 were
+streams, and writes ``benchmarks/results/transfer_ideas.md``. Each is implemented here and
+passed to the Study as a transfer strategy (``Study(..., transfer=PriorTransfer(step=...,
+trust=..., min_scale=...))``, see :mod:`metahp.study`), so nothing patches the library and the
+numbers can be remade; the baseline pins the prior weight's pseudo-count to 3, its value when
+they were measured. Changes 1 and 2 were
 not shipped; change 3 (``c = 1``) became :data:`metahp.bo.PRIOR_PSEUDO_COUNT`.
 
 1. **Trend-relative meta-model** (aimed at ``steplaw-dense``): LightGBM on the
@@ -69,8 +71,8 @@ trials from the third one on:
    ``c = 1``; what shipped before); (b) ``rank``: ``w`` is the share of 128 leave-one-out
    posterior draws of a GP fitted on the target's trials alone (no prior) that mis-rank more
    pairs of the target's observations than the prior's mean does (ties count half), RGPE's
-   weighting rule (:mod:`metahp.bo._rgpe`) applied to the prior against the target's own
-   model (:func:`metahp.bo._ranking.ranking_trust`); (c) ``shipped``: the larger of (a) and
+   weighting rule (:class:`metahp.bo.RGPE`) applied to the prior against the target's own
+   model (:func:`metahp.bo.ranking_trust`); (c) ``shipped``: the larger of (a) and
    (b), so the prior fades only when its ranking is poor *and* the target's own GP ranks
    better; (d) ``loo``: ``w`` in ``[0, 1]`` minimising the leave-one-out squared error of the
    GP whose mean is ``constant + w * prior`` (closed form for fixed kernel hyperparameters,
@@ -93,18 +95,31 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from metahp.bo import (
+    FeatureMap,
+    FittedGP,
+    TrustRule,
+    copula,
+    fit_gp,
+    impute_broken,
+    log_ei,
+    prior_weight,
+    propose,
+    ranking_trust,
+    single_thread,
+)
+from metahp.study import PriorTransfer, StepFunction
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,9 +135,7 @@ def trend_relative(suite: Any, mode: str, members: int = 5) -> np.ndarray:
     import lightgbm as lgb
 
     from metahp.kb import KnowledgeBase
-    from metahp.meta import fit_meta
-    from metahp.meta._frame import training_frame
-    from metahp.meta._trend import OptimumTrend
+    from metahp.meta import OptimumTrend, fit_meta, training_frame
 
     kb = KnowledgeBase(suite.kb_path)
     space = suite.space
@@ -200,25 +213,20 @@ def _kernel_blocks(gp: Any, features_obs: np.ndarray,
                 gp.covar_module(xc, xc, diag=True).numpy(), float(gp.likelihood.noise.squeeze()))
 
 
-def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``metahp.bo._gp.propose`` with the empirical source covariance added to the posterior."""
+def _source_covariance_propose(original: StepFunction) -> StepFunction:
+    """The BO step ``original`` with the empirical source covariance added to the posterior."""
     import torch
     from botorch.acquisition.analytic import _log_ei_helper
 
-    from metahp.bo._encoding import FeatureMap
-    from metahp.bo._gp import impute_broken
-    from metahp.bo._prior import copula
-
-    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
-                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+    def step(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+             prior_obs: Any = None, prior_cand: Any = None, **kwargs: Any) -> tuple[int, np.ndarray, Any]:
         idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                                       prior_cand=prior_cand, init_state=init_state, own_state=own_state,
-                                       optimize=optimize)
+                                       prior_cand=prior_cand, **kwargs)
         if prior_obs is None or prior_cand is None or "scores" not in _STATE:
             return idx, scores, fitted
         if "D" not in _STATE:  # on the study's standardised prior scale, centred over the sources
-            mu, sd = _STATE["study"]._prior_scale
+            assert _STATE["strategy"].prior_scale is not None
+            mu, sd = _STATE["strategy"].prior_scale
             S = (_STATE["scores"] - mu) / sd
             _STATE["D"] = S - S.mean(axis=0)
         D = _STATE["D"]
@@ -257,49 +265,50 @@ def _source_covariance_propose(original: Callable[..., Any]) -> Callable[..., An
         out = (_log_ei_helper(torch.as_tensor(z)) + torch.as_tensor(sigma).log()).numpy()
         return int(np.argmax(out)), out, fitted
 
-    return propose
+    return step
 
 
-@contextmanager
-def _prior_weight(variant: str) -> Any:
-    """``metahp.bo._gp.prior_weight`` replaced for one variant: ``c=<pseudo-count>`` or ``w=0``."""
-    import metahp.bo._gp as gp_module
+def _trust_with(weight: Callable[[np.ndarray, np.ndarray], float], rank: bool = True) -> TrustRule:
+    """:func:`metahp.bo.measured_trust` with another rank-correlation rule ``weight(prior_obs, y)``.
 
-    original = gp_module.prior_weight
-
-    def weight(prior_mean: np.ndarray, observed: np.ndarray, pseudo_count: float = 3.0) -> float:
-        if variant == "w=0":
-            return 0.0
-        return original(prior_mean, observed, float(variant.split("=")[1]))
-
-    gp_module.prior_weight = weight
-    try:
-        yield
-    finally:
-        gp_module.prior_weight = original
-
-
-@contextmanager
-def _patched(enabled: bool) -> Any:
-    import metahp.bo._gp as gp_module
-
-    original = gp_module.propose
-    if enabled:
-        gp_module.propose = _source_covariance_propose(original)
-    try:
-        yield
-    finally:
-        gp_module.propose = original
-
-
-def _replay(suite: Any, budget: int, seeds: int, n_tasks: int,
-            prepare: Callable[[Any, Any, Any], None] | None = None) -> np.ndarray:
-    """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study under whatever is patched in.
-
-    ``prepare(study, fitted, target)``, when given, runs before each study's first trial (it
-    fills ``_STATE`` for the patched step); ``fitted`` is the leave-one-task-out LightGBM fit.
+    ``rank=False`` drops the ranking trust (the target-only GP is still fitted, as when it
+    was measured, so the steps see the same random streams).
     """
-    from metahp.bench._problem import PoolProblem, stream_seed
+
+    def rule(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray, *,
+             own_state: dict | None, init_state: dict | None, optimize: bool,
+             min_scale: float) -> tuple[float, object | None]:
+        if good.sum() < 3:
+            return 1.0, None
+        w = weight(prior_obs[good], y[good])
+        if w >= 1.0:
+            return w, None
+        with single_thread():
+            own = fit_gp(features[good], y[good], init_state=None if optimize else own_state, optimize=optimize,
+                         min_scale=min_scale)
+            trust = ranking_trust(prior_obs[good], y[good], own, np.random.default_rng(len(y))) if rank else 0.0
+        return max(w, trust), own
+
+    return rule
+
+
+def _pseudo_count_trust(variant: str) -> TrustRule:
+    """The prior weight's variant ``c=<pseudo-count>`` or ``w=0`` (no rank correlation rule)."""
+    if variant == "w=0":
+        return _trust_with(lambda prior_mean, observed: 0.0)
+    c = float(variant.split("=")[1])
+    return _trust_with(lambda prior_mean, observed: prior_weight(prior_mean, observed, c))
+
+
+def _replay(suite: Any, budget: int, seeds: int, n_tasks: int, strategy: Callable[[], PriorTransfer],
+            prepare: Callable[[np.ndarray, Any, Any], None] | None = None) -> np.ndarray:
+    """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study with ``strategy()`` as its transfer strategy.
+
+    ``prepare(pool, fitted, target)``, when given, runs before each study's first trial (it
+    fills ``_STATE`` for the variant's step; ``_STATE["strategy"]`` is the study's strategy);
+    ``pool`` is the encoded pool and ``fitted`` the leave-one-task-out LightGBM fit.
+    """
+    from metahp.bench import PoolProblem, stream_seed
     from metahp.kb import KnowledgeBase
     from metahp.meta import fit_meta
     from metahp.study import Study
@@ -312,11 +321,13 @@ def _replay(suite: Any, budget: int, seeds: int, n_tasks: int,
         assert fitted.model is not None and fitted.index is not None
         for seed in range(seeds):
             problem = PoolProblem(target, min(budget, target.size))
-            study = Study(suite.space, task=target.name, kb=kb, exclude=[target.name],
-                          candidates=problem.pool.frame, seed=stream_seed(suite.name, target.name, seed) % 2**31)
+            chosen = strategy()
+            study = Study(suite.space, task=target.name, kb=kb, exclude=[target.name], candidates=problem.pool.frame,
+                          seed=stream_seed(suite.name, target.name, seed) % 2**31, transfer=chosen)
             _STATE.clear()
+            _STATE["strategy"] = chosen
             if prepare is not None:
-                prepare(study, fitted, target)
+                prepare(suite.space.encode_frame(problem.pool.frame), fitted, target)
             while problem.remaining > 0:
                 trial = study.ask()
                 if trial.candidate is None:
@@ -330,9 +341,7 @@ def _replay(suite: Any, budget: int, seeds: int, n_tasks: int,
 
 def _source_scores(fitted: Any, unit: np.ndarray, sources: Any, recorded: bool = True) -> np.ndarray:
     """Source tasks' scores at the pool (``len(sources) x m``): recorded where they are, else predicted."""
-    from metahp.recommender import _task_meta
-
-    predicted = np.asarray(fitted.model.predict_tasks([_task_meta(fitted, int(i)) for i in sources], unit)[0])
+    predicted = np.asarray(fitted.model.predict_tasks([fitted.source_meta_features(int(i)) for i in sources], unit)[0])
     if not recorded:
         return predicted
     seen = [fitted.tasks[int(i)].scores_at(unit) for i in sources]
@@ -343,37 +352,33 @@ def source_covariance(suite: Any, enabled: bool, budget: int, seeds: int, n_task
                       neighbours: int, weight: str = "c=3") -> np.ndarray:
     """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study, with or without the source term.
 
-    ``weight`` selects the prior weight's variant (see :func:`_prior_weight`).
+    ``weight`` selects the prior weight's variant (see :func:`_pseudo_count_trust`).
     """
 
-    def prepare(study: Any, fitted: Any, target: Any) -> None:
-        unit = study._pool_unit
+    def prepare(unit: np.ndarray, fitted: Any, target: Any) -> None:
         near, _ = fitted.index.nearest(target.meta_features, neighbours)
-        _STATE.update(study=study, row=_pool_rows(unit),
-                      scores=_source_scores(fitted, unit, near))
+        _STATE.update(row=_pool_rows(unit), scores=_source_scores(fitted, unit, near))
 
-    with _patched(enabled), _prior_weight(weight):
-        return _replay(suite, budget, seeds, n_tasks, prepare if enabled else None)
+    step: StepFunction = _source_covariance_propose(propose) if enabled else propose
+    trust = _pseudo_count_trust(weight)
+    return _replay(suite, budget, seeds, n_tasks, lambda: PriorTransfer(step=step, trust=trust),
+                   prepare if enabled else None)
 
 
 # ---------------------------------------------------------------------------------------------
 # 4. agreement-weighted source prior, 5. GP amplitude floor
 
 
-def _agreement_propose(original: Callable[..., Any], k: int, ties: str = "order") -> Callable[..., Any]:
-    """``metahp.bo._gp.propose`` whose prior mean is the mean of the ``k`` sources that rank the observations best.
+def _agreement_propose(original: StepFunction, k: int, ties: str = "order") -> StepFunction:
+    """The BO step ``original`` whose prior mean is the mean of the ``k`` sources that rank the observations best.
 
     ``ties="order"`` breaks ties on Kendall's tau by ``_STATE["tie_order"]``; ``ties="pearson"``
     by the (continuous) Pearson correlation of the same scores with the observations, higher first.
     """
     from scipy.stats import kendalltau, pearsonr
 
-    from metahp.bo._gp import impute_broken
-    from metahp.bo._prior import copula
-
-    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
-                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+    def step(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+             prior_obs: Any = None, prior_cand: Any = None, **kwargs: Any) -> tuple[int, np.ndarray, Any]:
         good = np.asarray(ok, dtype=bool)
         if prior_obs is not None and prior_cand is not None and "surfaces" in _STATE and good.sum() >= 3:
             S = _STATE["surfaces"]
@@ -392,29 +397,24 @@ def _agreement_propose(original: Callable[..., Any], k: int, ties: str = "order"
             mix = (mix - mix.mean()) / (mix.std() + 1e-12)
             prior_obs, prior_cand = mix[obs], mix[cand]
         return original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs, prior_cand=prior_cand,
-                        init_state=init_state, own_state=own_state, optimize=optimize)
+                        **kwargs)
 
-    return propose
+    return step
 
 
-def _hedged_propose(original: Callable[..., Any], share: float) -> Callable[..., Any]:
-    """``metahp.bo._gp.propose`` maximising ``(1 - share) EI_prior + share EI_cold``.
+def _hedged_propose(original: StepFunction, share: float) -> StepFunction:
+    """The BO step ``original`` maximising ``(1 - share) EI_prior + share EI_cold``.
 
     ``EI_prior`` is the shipped step's expected improvement; ``EI_cold`` that of a GP fitted
     on the same observations without the prior (what cold GP-BO would do next). The
     mixture is the expected improvement under a model that trusts the prior with
     probability ``1 - share``.
     """
-    from metahp.bo._encoding import FeatureMap
-    from metahp.bo._gp import FittedGP, fit_gp, impute_broken, log_ei, single_thread
-    from metahp.bo._prior import copula
 
-    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
-                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+    def step(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+             prior_obs: Any = None, prior_cand: Any = None, **kwargs: Any) -> tuple[int, np.ndarray, Any]:
         idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                                       prior_cand=prior_cand, init_state=init_state, own_state=own_state,
-                                       optimize=optimize)
+                                       prior_cand=prior_cand, **kwargs)
         if prior_obs is None or prior_cand is None:
             return idx, scores, fitted
         fmap = FeatureMap(space)
@@ -425,40 +425,24 @@ def _hedged_propose(original: Callable[..., Any], share: float) -> Callable[...,
         mixed = np.where(np.isfinite(mixed), mixed, -np.inf)
         return int(np.argmax(mixed)), mixed, fitted
 
-    return propose
+    return step
 
 
-@contextmanager
-def _fixed_weight(weight: float) -> Any:
-    """The BO step's prior weight (``metahp.bo._gp._trust``) pinned to ``weight`` for one step."""
-    import metahp.bo._gp as gp_module
-
-    original = gp_module._trust
-    gp_module._trust = lambda *args, **kwargs: (weight, None)
-    try:
-        yield
-    finally:
-        gp_module._trust = original
-
-
-def _rank_trust(space: Any, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray) -> float:
+def _rank_trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray) -> float:
     """Share of a target-only GP's leave-one-out draws that mis-rank more observed pairs than the prior.
 
     :func:`metahp.bo.ranking_trust`, except that observations that all tie give 0.5 (every
     draw and the prior lose nothing, a tie) where the library returns 0; experiment 7 was
     measured this way.
     """
-    from metahp.bo import FeatureMap, fit_gp, ranking_trust
-    from metahp.bo._gp import single_thread
-
     if np.ptp(y[good]) == 0:
         return 0.5
     with single_thread():
-        target = fit_gp(FeatureMap(space)(X[good]), y[good])
+        target = fit_gp(features[good], y[good])
     return ranking_trust(prior_obs[good], y[good], target, np.random.default_rng(len(y)))
 
 
-def _loo_trust(space: Any, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
+def _loo_trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray,
                init_state: Any, optimize: bool, ranked: bool) -> float:
     """The prior weight that minimises the GP's leave-one-out error (squared, or mis-ranked pairs).
 
@@ -467,14 +451,11 @@ def _loo_trust(space: Any, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior
     """
     import torch
 
-    from metahp.bo._encoding import FeatureMap
-    from metahp.bo._gp import fit_gp, single_thread
-    from metahp.bo._prior import prior_weight
-    from metahp.bo._ranking import misranked
+    from metahp.bo import misranked
 
     shipped = prior_weight(prior_obs[good], y[good])  # the rank-correlation rule alone
     with single_thread():
-        model: Any = fit_gp(FeatureMap(space)(X), y - shipped * prior_obs, init_state=init_state, optimize=optimize)
+        model: Any = fit_gp(features, y - shipped * prior_obs, init_state=init_state, optimize=optimize)
     with torch.no_grad():
         x = model.train_inputs[0]
         cov = model.covar_module(x).to_dense() + torch.diag(model.likelihood.noise.reshape(-1).expand(x.shape[0]))
@@ -491,28 +472,19 @@ def _loo_trust(space: Any, X: np.ndarray, y: np.ndarray, good: np.ndarray, prior
     return float(grid[np.flatnonzero(losses == losses.min())].max())
 
 
-def _trust_propose(original: Callable[..., Any], rule: str) -> Callable[..., Any]:
-    """``metahp.bo._gp.propose`` with the prior weight measured by ``rule`` (``rank``, ``loo``, ``loo-rank``)."""
-    from metahp.bo._gp import impute_broken
-    from metahp.bo._prior import copula
+def _measured_by(rule: str) -> TrustRule:
+    """The prior weight measured by ``rule`` (``rank``, ``loo``, ``loo-rank``) instead of the shipped rule."""
 
-    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
-                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
-        good = np.asarray(ok, dtype=bool)
-        if prior_obs is None or prior_cand is None or good.sum() < 3:
-            return original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                            prior_cand=prior_cand, init_state=init_state, own_state=own_state, optimize=optimize)
-        y = copula(impute_broken(values, ok))
+    def trust(features: np.ndarray, y: np.ndarray, good: np.ndarray, prior_obs: np.ndarray, *,
+              own_state: dict | None, init_state: dict | None, optimize: bool,
+              min_scale: float) -> tuple[float, object | None]:
+        if good.sum() < 3:
+            return 1.0, None
         if rule == "rank":
-            weight = _rank_trust(space, X, y, good, prior_obs)
-        else:
-            weight = _loo_trust(space, X, y, good, prior_obs, init_state, optimize, ranked=rule == "loo-rank")
-        with _fixed_weight(weight):
-            return original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                            prior_cand=prior_cand, init_state=init_state, own_state=own_state, optimize=optimize)
+            return _rank_trust(features, y, good, prior_obs), None
+        return _loo_trust(features, y, good, prior_obs, init_state, optimize, ranked=rule == "loo-rank"), None
 
-    return propose
+    return trust
 
 
 def _gls(H: np.ndarray, inv_cov_H: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -520,8 +492,8 @@ def _gls(H: np.ndarray, inv_cov_H: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(H.T @ inv_cov_H, inv_cov_H.T @ y, rcond=None)[0]
 
 
-def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``metahp.bo._gp.propose`` maximising EI under a Bayesian model average over prior means.
+def _source_bma_propose(original: StepFunction) -> StepFunction:
+    """The BO step ``original`` maximising EI under a Bayesian model average over prior means.
 
     The models share the shipped step's fitted GP kernel (amplitude, lengthscales, noise)
     and differ in their mean: a constant (cold), ``a + b s(x)`` with ``s`` the meta-model's
@@ -535,16 +507,10 @@ def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
     import torch
     from botorch.acquisition.analytic import _log_ei_helper
 
-    from metahp.bo._encoding import FeatureMap
-    from metahp.bo._gp import impute_broken
-    from metahp.bo._prior import copula
-
-    def propose(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
-                prior_obs: Any = None, prior_cand: Any = None, init_state: Any = None, own_state: Any = None,
-                optimize: bool = True) -> tuple[int, np.ndarray, Any]:
+    def step(space: Any, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *, candidates: np.ndarray,
+             prior_obs: Any = None, prior_cand: Any = None, **kwargs: Any) -> tuple[int, np.ndarray, Any]:
         idx, scores, fitted = original(space, X, values, ok, candidates=candidates, prior_obs=prior_obs,
-                                       prior_cand=prior_cand, init_state=init_state, own_state=own_state,
-                                       optimize=optimize)
+                                       prior_cand=prior_cand, **kwargs)
         if prior_obs is None or prior_cand is None or "surfaces" not in _STATE or np.sum(ok) < 3:
             return idx, scores, fitted
         S, obs, cand = _STATE["surfaces"], _rows_of(X), _rows_of(candidates)
@@ -581,51 +547,41 @@ def _source_bma_propose(original: Callable[..., Any]) -> Callable[..., Any]:
         mixed = np.where(np.isfinite(mixed), mixed, -np.inf)
         return int(np.argmax(mixed)), mixed, fitted
 
-    return propose
+    return step
 
 
-@contextmanager
-def _variant(variant: str) -> Any:
-    """Patch the library for one variant.
+def _variant(variant: str) -> Callable[[], PriorTransfer]:
+    """A factory of the transfer strategy (one per study) of one variant.
 
     ``shipped``; ``top<k>-kb``, ``top<k>-near``, ``top<k>-pred``, ``top<k>-pearson`` (agreement
     prior; ``-pearson`` breaks Kendall ties by Pearson correlation); ``floor``; ``hedge`` (half
     the EI from a cold GP); ``bma`` (model average over prior means); ``tau``, ``rank``,
     ``loo``, ``loo-rank`` (experiment 7's measured trust).
     """
-    import botorch.models.gp_regression as botorch_gp
-    from botorch.models.transforms.outcome import Standardize
-
-    import metahp.bo._gp as gp_module
-
-    propose, standardize, ranking = gp_module.propose, botorch_gp.Standardize, gp_module.ranking_trust
+    step: StepFunction = propose
+    trust: TrustRule | None = None
+    floor = 0.0
     if variant.startswith("top"):
         k, _, ties = variant[3:].partition("-")
-        gp_module.propose = _agreement_propose(propose, int(k), "pearson" if ties == "pearson" else "order")
+        step = _agreement_propose(propose, int(k), "pearson" if ties == "pearson" else "order")
     elif variant == "hedge":
-        gp_module.propose = _hedged_propose(propose, 0.5)
+        step = _hedged_propose(propose, 0.5)
     elif variant == "bma":
-        gp_module.propose = _source_bma_propose(propose)
+        step = _source_bma_propose(propose)
     elif variant in ("rank", "loo", "loo-rank"):
-        gp_module.propose = _trust_propose(propose, variant)
+        trust = _measured_by(variant)
     elif variant == "tau":
-        gp_module.ranking_trust = lambda *args, **kwargs: 0.0
+        trust = _trust_with(prior_weight, rank=False)
     elif variant == "floor":
-        # fit_gp as shipped, but the SingleTaskGP's default outcome standardisation divides by
-        # max(std, 1): Standardize's own floor (min_stdv) replaces a smaller std by 1.
-        botorch_gp.Standardize = functools.partial(Standardize, min_stdv=1.0)  # type: ignore[misc,assignment]
-    try:
-        yield
-    finally:
-        gp_module.propose, botorch_gp.Standardize = propose, standardize  # type: ignore[misc]
-        gp_module.ranking_trust = ranking
+        # Every GP of the step standardises its outcome by max(std, 1) (BoTorch's Standardize(min_stdv=1)).
+        floor = 1.0
+    return lambda: PriorTransfer(step=step, trust=trust, min_scale=floor)
 
 
 def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: int) -> np.ndarray:
     """Mean regret curve (T = 1 .. budget) of metahp's pool-mode Study under one variant of :func:`_variant`."""
 
-    def prepare(study: Any, fitted: Any, target: Any) -> None:
-        unit = study._pool_unit
+    def prepare(unit: np.ndarray, fitted: Any, target: Any) -> None:
         every = np.arange(len(fitted.tasks))
         S = _source_scores(fitted, unit, every, recorded=not variant.endswith("-pred"))
         tie_order = every.astype(float)
@@ -636,8 +592,8 @@ def variant_curve(suite: Any, variant: str, budget: int, seeds: int, n_tasks: in
                       surfaces=(S - S.mean(axis=1, keepdims=True)) / (S.std(axis=1, keepdims=True) + 1e-12),
                       tie_order=tie_order)
 
-    with _variant(variant):
-        return _replay(suite, budget, seeds, n_tasks, prepare if variant.startswith(("top", "bma")) else None)
+    uses_sources = variant.startswith(("top", "bma"))
+    return _replay(suite, budget, seeds, n_tasks, _variant(variant), prepare if uses_sources else None)
 
 
 def _svm_target() -> float:

@@ -20,7 +20,6 @@ COMMAND_MODULES = (
     "metahp.commands.kb",
     "metahp.commands.recommend",
     "metahp.commands.tune",
-    "metahp.commands.run",
     "metahp.commands.verify",
     "metahp.commands.bench",
     "metahp.commands.demo",
@@ -39,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"metahp {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # command group not shipped in this build
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

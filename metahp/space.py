@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["Float", "Int", "Categorical", "Param", "SearchSpace", "FORMAT_VERSION", "encode_frame", "decode_frame",
-           "snap"]
+           "snap", "encode_column", "encode_loose"]
 
 FORMAT_VERSION = 1
 
@@ -610,3 +610,61 @@ def snap(space: SearchSpace, unit: np.ndarray) -> np.ndarray:
         elif isinstance(p, Int):
             u[:, j] = _unit_numeric(p, _from_unit_numeric(p, u[:, j]))
     return u
+
+
+# -- lenient encodings: other libraries' and other spaces' values (no validation) --
+
+def encode_column(param: Param, values: Iterable[Any]) -> np.ndarray:
+    """Encode raw values of one parameter to its unit scale, without validation.
+
+    Numbers outside the bounds keep their position outside ``[0, 1]``; missing values,
+    non-positive values on a log scale and unknown choices become NaN.
+
+    Args:
+        param: The target parameter.
+        values: Raw values (any iterable, e.g. a Series column).
+
+    Returns:
+        An array of shape ``n``.
+    """
+    import pandas as pd
+
+    if isinstance(param, Categorical):
+        lookup: dict[Any, float] = {}
+        for i, choice in enumerate(param.choices):
+            lookup[(type(choice).__name__, choice)] = (i + 0.5) / len(param.choices)
+        out = []
+        for v in values:
+            if isinstance(v, (np.generic,)):
+                v = v.item()
+            key = (type(v).__name__, v)
+            if key in lookup:
+                out.append(lookup[key])
+                continue
+            try:
+                out.append((param.index(v) + 0.5) / len(param.choices))
+            except Exception:  # an unknown choice, or a missing value
+                out.append(math.nan)
+        return np.asarray(out, dtype=float)
+    x = pd.to_numeric(pd.Series(list(values) if not isinstance(values, pd.Series) else values),
+                      errors="coerce").to_numpy(dtype=float)
+    if param.log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lx = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
+        lo, hi = math.log(param.low), math.log(param.high)
+        return (lx - lo) / (hi - lo)
+    return (x - float(param.low)) / (float(param.high) - float(param.low))
+
+
+def encode_loose(space: SearchSpace, config: Mapping[str, Any]) -> np.ndarray:
+    """Encode a configuration proposed by another library (numpy scalars, values clipped)."""
+    out = np.empty(space.dim)
+    for j, p in enumerate(space.params):
+        value = config[p.name]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(p, Categorical):
+            out[j] = p.to_unit(value)
+        else:
+            out[j] = min(max(p.to_unit(min(max(float(value), p.low), p.high)), 0.0), 1.0)
+    return out

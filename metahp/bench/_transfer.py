@@ -8,7 +8,6 @@ import io
 import logging
 import math
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from metahp.bench._baselines import _OptunaMethod
 from metahp.bench._method import Method, register_method
 from metahp.bench._problem import PoolProblem, Suite, TaskPool, stream_seed
 from metahp.errors import InvalidConfigError
-from metahp.space import Categorical, Float, Int, SearchSpace
+from metahp.space import Float, Int, SearchSpace, encode_loose
 
 __all__ = ["KNNTPE", "ZeroShot", "CTS", "ScalingLaw", "nearest_tasks", "encode_loose"]
 
@@ -51,20 +50,6 @@ def nearest_tasks(suite: Suite, target: TaskPool, k: int) -> list[TaskPool]:
         return float(np.sqrt(np.mean(diff**2))) if diff.size else math.inf
 
     return sorted(sources, key=distance)[:k]
-
-
-def encode_loose(space: SearchSpace, config: Mapping[str, Any]) -> np.ndarray:
-    """Encode a configuration proposed by another library (numpy scalars, values clipped)."""
-    out = np.empty(space.dim)
-    for j, p in enumerate(space.params):
-        value = config[p.name]
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(p, Categorical):
-            out[j] = p.to_unit(value)
-        else:
-            out[j] = min(max(p.to_unit(min(max(float(value), p.low), p.high)), 0.0), 1.0)
-    return out
 
 
 class KNNTPE(_OptunaMethod):

@@ -22,7 +22,7 @@ from metahp.bo._gp import (
     standardize_prior,
 )
 from metahp.bo._prior import PRIOR_PSEUDO_COUNT, CallablePrior, MetaModelPrior, Prior, copula, prior_weight
-from metahp.bo._ranking import ranking_trust
+from metahp.bo._ranking import misranked, ranking_trust
 from metahp.bo._rgpe import RGPE, SourceData, ranking_weights
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "Prior",
     "copula",
     "prior_weight",
+    "misranked",
     "ranking_trust",
     "log_evidence",
     "prior_support",

@@ -29,6 +29,7 @@ from metahp.meta._base import Features, MetaModel
 from metahp.meta._frame import TrainingFrame, encode_column, training_frame
 from metahp.meta._neighbours import TaskIndex
 from metahp.space import SearchSpace
+from metahp.types import sign
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb import KnowledgeBase
@@ -111,6 +112,20 @@ class FittedMeta:
     index: TaskIndex | None
     n_trials: int
     meta_names: list[str] = field(default_factory=list)
+
+    def source_meta_features(self, i: int) -> dict[str, float]:
+        """The meta-features of source task ``i`` (of :attr:`tasks`) as the neighbour index holds them.
+
+        The index's standardised values mapped back (``10**v`` for log-scaled features); a
+        feature the task lacks is absent.
+        """
+        assert self.index is not None
+        z = self.index.meta[i] * self.index.scale + self.index.center
+        out: dict[str, float] = {}
+        for name, log, v in zip(self.index.features.meta_names, self.index.features.meta_log, z):
+            if np.isfinite(v):
+                out[name] = float(10**v) if log else float(v)
+        return out
 
 
 @dataclass
@@ -275,7 +290,7 @@ def summarise_frame(frame: TrainingFrame, n_best: int = 3) -> list[TaskSummary]:
         best = float(values[0]) if values.size else float("nan")
         out.append(TaskSummary(
             name=str(name), family=str(group["family"].iloc[0]), objective_name=objective_name, direction=direction,
-            best_configs=configs, best_value=-best if direction == "maximize" else best, quantiles=quant,
+            best_configs=configs, best_value=sign(direction) * best, quantiles=quant,
             n_trials=n, best_encoded=best_encoded.reshape(len(best_rows), frame.space.dim),
             observed=encoded_all[rows_at],
             observed_score=group["score"].to_numpy(dtype=float),

@@ -29,7 +29,7 @@ import pandas as pd
 
 from metahp.errors import InvalidSpaceError, UnknownTaskError
 from metahp.meta._normalize import normalize_objectives
-from metahp.space import Categorical, Param, SearchSpace
+from metahp.space import Param, SearchSpace, encode_column
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb import KnowledgeBase
@@ -87,46 +87,6 @@ class TrainingFrame:
 
     def __len__(self) -> int:
         return len(self.data)
-
-
-def encode_column(param: Param, values: Iterable[Any]) -> np.ndarray:
-    """Encode raw values of one parameter to its unit scale, without validation.
-
-    Numbers outside the bounds keep their position outside ``[0, 1]``; missing values,
-    non-positive values on a log scale and unknown choices become NaN.
-
-    Args:
-        param: The target parameter.
-        values: Raw values (any iterable, e.g. a Series column).
-
-    Returns:
-        An array of shape ``n``.
-    """
-    if isinstance(param, Categorical):
-        lookup: dict[Any, float] = {}
-        for i, choice in enumerate(param.choices):
-            lookup[(type(choice).__name__, choice)] = (i + 0.5) / len(param.choices)
-        out = []
-        for v in values:
-            if isinstance(v, (np.generic,)):
-                v = v.item()
-            key = (type(v).__name__, v)
-            if key in lookup:
-                out.append(lookup[key])
-                continue
-            try:
-                out.append((param.index(v) + 0.5) / len(param.choices))
-            except Exception:  # an unknown choice, or a missing value
-                out.append(math.nan)
-        return np.asarray(out, dtype=float)
-    x = pd.to_numeric(pd.Series(list(values) if not isinstance(values, pd.Series) else values),
-                      errors="coerce").to_numpy(dtype=float)
-    if param.log:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lx = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
-        lo, hi = math.log(param.low), math.log(param.high)
-        return (lx - lo) / (hi - lo)
-    return (x - float(param.low)) / (float(param.high) - float(param.low))
 
 
 def build_training_frame(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from metahp.gp import fit_hyperparameters
 from metahp.meta._base import Configs, Features, MetaModel, TaskMeta
 from metahp.meta._frame import TrainingFrame
 
@@ -48,8 +49,6 @@ class GPMetaModel(MetaModel):
         import torch
         from botorch.models import SingleTaskGP
         from botorch.models.transforms.outcome import Standardize
-
-        from metahp.bo._gp import fit_hyperparameters
 
         self._check_frame(frame)
         features = Features(frame)

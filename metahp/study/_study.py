@@ -1,6 +1,7 @@
-"""The :class:`Study` facade: ask/tell over a space; the initial design here, the rest delegated.
+"""The :class:`Study` facade: ask/tell over a space, every job delegated to a part.
 
-Parts (each with its contract in its module): the transfer strategy (:mod:`._strategy`) makes
+Parts (each with its contract in its module): the proposer (:mod:`._propose`) runs the
+initial design and hands the rest to the transfer strategy (:mod:`._strategy`), which makes
 the model-based proposals; the warm start (:mod:`._warm`) gets the sources and the portfolio
 from the knowledge base; the pool (:mod:`._pool`) holds pool mode's candidates; the pruner
 (:mod:`._pruner`) stops trials; the storage (:mod:`._storage`) persists a named study;
@@ -9,8 +10,6 @@ from the knowledge base; the pool (:mod:`._pool`) holds pool mode's candidates; 
 
 from __future__ import annotations
 
-import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -19,18 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
-from metahp.bo import Prior, candidate_points, impute_broken
+from metahp.bo import Prior
 from metahp.errors import InvalidSpaceError, MetaHPError
 from metahp.space import SearchSpace
 from metahp.study import _run
 from metahp.study._pool import CandidatePool
+from metahp.study._propose import Proposer
 from metahp.study._pruner import Pruner, SuccessiveHalvingPruner
 from metahp.study._storage import KBStorage
-from metahp.study._strategy import Start, Step, TransferStrategy, make_strategy
+from metahp.study._strategy import TransferStrategy, make_strategy
 from metahp.study._trial import Trial, outcome
-from metahp.study._warm import WarmStart, warm_start
 from metahp.task import resolve_task
 from metahp.types import check_direction
 
@@ -40,8 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb import KnowledgeBase
 
 __all__ = ["Study"]
-
-logger = logging.getLogger("metahp.study")
 
 
 class Study:
@@ -112,7 +108,7 @@ class Study:
         self.trials: list[Trial] = []
         self._queue: list[dict[str, Any]] = []
         self._lock = threading.RLock()
-        self._warm: WarmStart | None = None
+        self._proposer = Proposer(self)
         self.pool = CandidatePool(space, candidates) if candidates is not None else None
         self.storage = KBStorage(kb, name) if name is not None and kb is not None else None
         if self.storage is not None:
@@ -175,7 +171,7 @@ class Study:
         """
         with self._lock:
             number = len(self.trials)
-            config, origin, candidate = self._propose(np.random.default_rng([self.seed, number]))
+            config, origin, candidate = self._proposer.propose(np.random.default_rng([self.seed, number]))
             return self._add(config, origin, candidate, self.seed + number)
 
     def tell(self, trial: Trial | int, value: Any = None, status: str = "ok") -> Trial:
@@ -285,92 +281,6 @@ class Study:
         """
         return _run.plot(self, path, optimum)
 
-    # -- the initial design, then the strategy ------------------------------------------------
-    def _propose(self, rng: np.random.Generator) -> tuple[dict[str, Any], str, int | None]:
-        if self._queue:
-            config = self._queue.pop(0)
-            return config, "enqueued", self.pool.match(config) if self.pool else None
-        if self.pool is not None and self.pool.exhausted:
-            raise MetaHPError(f"every one of the {len(self.pool)} candidates has been evaluated or is running; "
-                              "the pool is exhausted")
-        warm = self._warm_start()
-        finished = [t for t in self.trials if t.status != "running"]
-        # The initial design fills the first n_initial trials, whatever their origin.
-        n_auto = sum(1 for t in self.trials if t.origin in ("portfolio", "sobol"))
-        cold = not self.strategy.ranks_without_data
-        if self._initial_design_pending(finished, warm) and not self._sources_refuted():
-            if warm.portfolio:
-                config = warm.portfolio.pop(0)
-                if self.pool is None:
-                    return config, "portfolio", None
-                row = self.pool.nearest_free(self.space.encode(config)[None, :])
-                return self.pool.config(row), "portfolio", row
-            if cold:
-                return self._sobol_point(n_auto)
-        if not finished and cold:
-            return self._sobol_point(n_auto)
-        X, values, ok = self._observations(finished)
-        if self.pool is not None:
-            free = self.pool.free()
-            at = [t.candidate for t in finished]
-            observed = np.asarray(at, dtype=int) if all(i is not None for i in at) else None
-            step = Step(X, values, ok, self.pool.unit[free], rng, rows=free, observed_rows=observed)
-            row = int(free[self.strategy.propose(step)])
-            return self.pool.config(row), self.strategy.origin, row
-        order = np.argsort(np.where(ok, values, np.inf))[:5] if len(values) else np.zeros(0, dtype=int)
-        cand = self._drop_near_taken(candidate_points(self.space, rng, X[order]))
-        idx = self.strategy.propose(Step(X, values, ok, cand, rng))
-        return self.space.decode(cand[idx]), self.strategy.origin, None
-
-    def _initial_design_pending(self, finished: list[Trial], warm: WarmStart) -> bool:
-        """Whether the next trial still belongs to the initial design (portfolio or Sobol points).
-
-        It holds the first ``n_initial`` trials. A warm start's portfolio also goes on, up to
-        ``2 * n_initial`` trials, while the finished trials show fewer than ``n_initial``
-        distinct values: a trial that ties an earlier one (broken trials all count as one
-        value) tells the rank-based GP nothing new, so the next hedge is worth more.
-        """
-        if len(self.trials) < self.n_initial:
-            return True
-        if not warm.portfolio or len(self.trials) >= 2 * self.n_initial or not finished:
-            return False
-        values, ok = self._values(finished)
-        return len(np.unique(impute_broken(values, ok))) < self.n_initial
-
-    def _sources_refuted(self) -> bool:
-        done = [t for t in self.trials if t.status == "ok" and t.value is not None]
-        if len(done) < 3:
-            return False
-        X = self.space.encode_many([t.config for t in done])
-        return self.strategy.sources_refuted(X, self._values(done)[0])
-
-    def _sobol_point(self, k: int) -> tuple[dict[str, Any], str, int | None]:
-        n = max(self.n_initial, k + 1)
-        points = qmc.Sobol(self.space.dim, scramble=True, seed=self.seed).random(1 << int(math.ceil(math.log2(n))))
-        u = points[k % len(points)][None, :]
-        if self.pool is not None:
-            row = self.pool.nearest_free(u)
-            return self.pool.config(row), "sobol", row
-        return self.space.decode(self.space.snap(u)[0]), "sobol", None
-
-    def _warm_start(self) -> WarmStart:
-        if self._warm is None:
-            warm = WarmStart(note="user prior" if self._user_prior else "cold start")
-            if self.warm_start:
-                assert self.kb is not None
-                exclude = [*self.exclude, *([self.task_name] if self.task_name and self.kb.has_task(self.task_name)
-                                            else [])]
-                warm = warm_start(self.kb, resolve_task(self.task, self.kb), self.space, exclude=exclude,
-                                  model=self.model, seed=self.seed, portfolio_size=2 * self.n_initial,
-                                  pool=self.pool.frame if self.pool is not None else None, label=self.transfer)
-            logger.info("study %s: %s", self.name or "(in memory)", warm.note)
-            pool = self.pool.unit if self.pool is not None else None
-            self.strategy.start(Start(self.space, self.seed, pool, warm.sources))
-            done = {repr(sorted(t.config.items())) for t in self.trials}
-            warm.portfolio = [c for c in warm.portfolio if repr(sorted(c.items())) not in done]
-            self._warm = warm
-        return self._warm
-
     # -- helpers -------------------------------------------------------------------------------
     def _add(self, config: dict[str, Any], origin: str, candidate: int | None, seed: int,
              number: int | None = None) -> Trial:
@@ -380,29 +290,6 @@ class Study:
             self.pool.take(candidate)
         self.trials.append(trial)
         return trial
-
-    def _observations(self, finished: list[Trial]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Encoded points (``n x d``), minimised values (NaN where none) and the usable-value mask."""
-        X = self.space.encode_many([t.config for t in finished]) if finished else np.zeros((0, self.space.dim))
-        return (X, *self._values(finished))
-
-    def _values(self, finished: list[Trial]) -> tuple[np.ndarray, np.ndarray]:
-        """Minimised values (NaN where none) and the usable-value mask."""
-        values = np.array([self._sign * t.value if t.value is not None else np.nan for t in finished], dtype=float)
-        ok = np.array([t.status == "ok" and t.value is not None for t in finished], dtype=bool)
-        return values, ok
-
-    def _drop_near_taken(self, cand: np.ndarray) -> np.ndarray:
-        if not self.trials:
-            return cand
-        T = self.space.encode_many([t.config for t in self.trials])
-        running = np.array([t.status == "running" for t in self.trials])
-        # Exact repeats are never useful; pending points also keep their neighbourhood free so that
-        # parallel workers do not all evaluate the same spot.
-        radius = np.where(running, 0.05, 1e-6)[None, :]
-        dist = np.sqrt(((cand[:, None, :] - T[None, :, :]) ** 2).mean(axis=2))
-        keep = ~(dist < radius).any(axis=1)
-        return cand[keep] if keep.any() else cand
 
     def _should_prune(self, trial: Trial, step: float, value: float) -> bool:
         if self.pruner is None:

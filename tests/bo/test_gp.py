@@ -125,7 +125,7 @@ def test_marginal_likelihood_and_gradient_match_gpytorch() -> None:
     from botorch.optim.utils import get_parameters_and_bounds
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    from metahp.bo._gp import _rbf_objective, neg_log_marginal_likelihood
+    from metahp.gp import _rbf_objective, neg_log_marginal_likelihood
 
     for n, d in ((4, 2), (40, 7)):
         model, x, _ = _default_gp(n, d, seed=n)
@@ -159,7 +159,7 @@ def test_fit_reaches_botorch_optimum_and_falls_back_for_other_models() -> None:
     from gpytorch.kernels import RBFKernel, ScaleKernel
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    from metahp.bo._gp import fit_hyperparameters, neg_log_marginal_likelihood
+    from metahp.gp import fit_hyperparameters, neg_log_marginal_likelihood
 
     for n, d in ((12, 3), (45, 6)):
         ours, x, y = _default_gp(n, d, seed=d)

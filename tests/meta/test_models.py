@@ -118,7 +118,7 @@ def test_gp_meta_model_fit_reaches_botorchs_optimum(frame):
     from botorch.models.transforms.outcome import Standardize
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    from metahp.bo._gp import neg_log_marginal_likelihood
+    from metahp.gp import neg_log_marginal_likelihood
 
     ours = META_MODELS["gp"](**FAST["gp"]).fit(frame).model_
     x, y = ours.train_inputs[0], ours.train_targets
