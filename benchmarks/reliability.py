@@ -1,8 +1,11 @@
 """Long variants of the reliability tests: many writers, many kill points, many fuzz cases.
 
 Run: ``.venv/bin/python benchmarks/reliability.py [--writers 8] [--kills 20] [--fuzz 500]``;
-writes ``benchmarks/results/reliability.md``. The checks are those of ``tests/reliability``
-(whose harness this imports); any violation stops the run with an ``AssertionError``.
+writes ``benchmarks/results/reliability.md``. ``--only bounded [--old-code PATH]`` runs just the
+hostile bundles and tables (rows claimed, seconds and peak memory each, the bound that applies),
+also on an older checkout's package for comparison, and replaces that section of the report.
+The checks are those of ``tests/reliability`` (whose harness this imports); any violation
+stops the run with an ``AssertionError``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from metahp import KnowledgeBase  # noqa: E402
 
 EXTERNAL = Path(os.environ.get("METAHP_EXTERNAL", ROOT.parent / "shared" / "external"))
+BOUNDED_HEADING = "## Bounded input: hostile bundles and tables (issue 20)"
+BOUNDED_END = "<!-- end of the bounded-input cases -->"
 
 
 def _reset(path: Path) -> None:
@@ -205,6 +210,165 @@ def fuzz_sources(tmp: Path, per_kind: int) -> dict[str, Any]:
             "outcomes": {s: dict(sorted(c.items())) for s, c in outcomes.items()}}
 
 
+# ------------------------------------------------------------------------- bounded input (issue 20)
+_CASE_RUNNER = r"""
+import json, os, sys, time
+def rss(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+    return 0
+from metahp import KnowledgeBase
+from metahp.errors import MetaHPError
+kb = KnowledgeBase(":memory:")
+kind, target = sys.argv[1], sys.argv[2]
+options = json.loads(sys.argv[4])
+before = rss("VmRSS:")
+began = time.perf_counter()
+try:
+    if kind == "bundle":
+        result = kb.import_(target, **options)
+    else:
+        result = kb.import_source("table", target, **options)
+    outcome = f"ok ({result.added_trials} trials added)"
+except MetaHPError as exc:
+    outcome = f"{type(exc).__name__}: {str(exc)[:160]}"
+except Exception as exc:
+    outcome = f"UNTYPED {type(exc).__name__}: {str(exc)[:160]}"
+print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - began,
+                  "peak_mb": (rss("VmHWM:") - before) / 2**20}))
+"""
+
+
+def _run_case(kind: str, target: Path, options: dict[str, Any], code: Path, timeout: float) -> dict[str, Any]:
+    """Import ``target`` in a fresh process running the metahp at ``code``; outcome, seconds, extra peak RSS."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-c", _CASE_RUNNER, kind, str(target), "-", json.dumps(options)],
+                              capture_output=True, text=True, timeout=timeout, env=env, cwd=str(code))
+    except subprocess.TimeoutExpired:
+        return {"outcome": f"still running after {timeout:.0f} s (killed)", "seconds": timeout, "peak_mb": None}
+    if done.returncode != 0 or not done.stdout.strip():
+        return {"outcome": f"crashed (exit {done.returncode}): {done.stderr.strip()[-160:]}", "seconds": None,
+                "peak_mb": None}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _hostile_inputs(tmp: Path) -> list[tuple[str, str, Path, dict[str, Any], str, int]]:
+    """(case, kind, path, options, bound that applies, rows claimed) for each hostile input."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def rehash(folder: Path, rows: int) -> None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for name in manifest["files"]:
+            manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        manifest["trials"] = rows
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    base = _fuzz.base_bundle()
+    cases: list[tuple[str, str, Path, dict[str, Any], str, int]] = []
+
+    bomb = _fuzz.write_bundle(tmp / "bomb", *base)
+    one = pq.read_table(bomb / "trials-00000.parquet").slice(0, 1)
+    rows = 2_000_000
+    index = pa.array(np.zeros(rows, dtype=np.int32))
+    pq.write_table(pa.table({n: pa.nulls(rows, one.column(n).type) if one.column(n).null_count
+                             else pa.DictionaryArray.from_arrays(index, one.column(n).combine_chunks())
+                             for n in one.column_names}), bomb / "trials-00000.parquet")
+    rehash(bomb, rows)
+    cases.append(("bundle: 2M identical dictionary-encoded trials", "bundle", bomb, {},
+                  "16 bytes a trial (its content hash), on metadata", rows))
+
+    groups = _fuzz.write_bundle(tmp / "groups", *base)
+    table = pq.read_table(groups / "trials-00000.parquet")
+    many = pa.concat_tables([table] * (20_000 // table.num_rows + 1)).slice(0, 20_000)
+    pq.write_table(many, groups / "trials-00000.parquet", row_group_size=1)
+    rehash(groups, many.num_rows)
+    cases.append(("bundle: 20,000 one-row row groups", "bundle", groups, {},
+                  "footer 16 MiB, 1,000 row groups a file, on metadata", many.num_rows))
+
+    big = h.make_bundle(tmp / "big", "big", 2, 150_000, tag=7)
+    cases.append(("bundle: 300,000 valid trials, max_trials=100,000", "bundle", big, {"max_trials": 100_000},
+                  "max_trials, on metadata", 300_000))
+    cases.append(("bundle: the same 300,000 valid trials, default bound", "bundle", big, {},
+                  "5,000,000 trials; read in batches of 65,536", 300_000))
+
+    tasks, trials = (_fuzz.copy_table(t) for t in base)
+    trials["curve"][0] = "[" * 200_000 + "]" * 200_000
+    cases.append(("bundle: a curve nested 200,000 deep", "bundle", _fuzz.write_bundle(tmp / "deep", tasks, trials), {},
+                  "JSON depth 32, vectorised, per batch", len(trials["task"])))
+
+    fifo = _fuzz.write_bundle(tmp / "fifo", *base)
+    (fifo / "manifest.json").unlink()
+    os.mkfifo(fifo / "manifest.json")
+    cases.append(("bundle: manifest.json is a FIFO", "bundle", fifo, {}, "regular files only", 0))
+
+    rows = 5_000_000
+    zeros = pa.array(np.zeros(rows, dtype=np.int32))
+    pq.write_table(pa.table({"data": pa.DictionaryArray.from_arrays(zeros, pa.array(["a"])),
+                             "lr": pa.DictionaryArray.from_arrays(zeros, pa.array([1e-3])),
+                             "loss": pa.DictionaryArray.from_arrays(zeros, pa.array([0.5]))}), tmp / "table.parquet")
+    cases.append(("table: Parquet of 5M dictionary-encoded rows", "table", tmp / "table.parquet",
+                  {"family": "t", "task_cols": ["data"], "param_cols": ["lr"], "objective": "loss"},
+                  "2,000,000 rows (max_rows), on metadata", rows))
+    return cases
+
+
+def bounded(tmp: Path, old: Path | None, timeout: float) -> dict[str, Any]:
+    """Each hostile input imported in a fresh process: outcome, seconds and extra peak RSS (and on ``old``)."""
+    rows = []
+    for case, kind, path, options, bound, claimed in _hostile_inputs(tmp):
+        now = _run_case(kind, path, options, ROOT, timeout)
+        before = _run_case(kind, path, {k: v for k, v in options.items() if k != "max_trials"}, old, timeout) \
+            if old is not None else None
+        assert not now["outcome"].startswith(("UNTYPED", "crashed", "still running")), (case, now)
+        rows.append({"case": case, "rows": claimed, "bound": bound, "now": now, "before": before})
+        print(case, json.dumps(now), json.dumps(before), flush=True)
+    return {"cases": rows, "old": str(old) if old else None}
+
+
+def _fmt(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "not run"
+    if run["outcome"].startswith("still running"):
+        return f"no answer within {run['seconds']:.0f} s (killed)"
+    seconds = "" if run["seconds"] is None else f"{run['seconds']:.2f} s"
+    peak = "" if run["peak_mb"] is None else f", +{run['peak_mb']:.0f} MB"
+    return f"{run['outcome'].split(':')[0]}; {seconds}{peak}".replace("; ,", ";")
+
+
+def bounded_section(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
+    """The markdown section of the bounded-input cases."""
+    old = " --old-code PATH" if result["old"] else ""
+    lines = [
+        BOUNDED_HEADING,
+        "",
+        "Each hostile input is imported into an in-memory store in a fresh process; seconds are the import call's "
+        "wall time, MB the growth of the process's peak resident memory during it. \"Before\" is the code of "
+        f"{args.old_rev} (issue 20 was filed against it), \"now\" this checkout. The machine (2 cores) was shared "
+        "with other jobs, so seconds vary from run to run; the bounds themselves do not depend on it. Command:",
+        "",
+        "```",
+        f".venv/bin/python benchmarks/reliability.py --only bounded{old} --case-timeout {args.case_timeout:g}",
+        "```",
+        "",
+        "| hostile input | rows claimed | bound that applies | now | before |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in result["cases"]:
+        lines.append(f"| {row['case']} | {row['rows']:,} | {row['bound']} | {_fmt(row['now'])} | "
+                     f"{_fmt(row['before'])} |")
+    lines += ["", "Outcomes in full (now):", ""]
+    lines += [f"- {row['case']}: {row['now']['outcome']}" for row in result["cases"]]
+    lines += ["", BOUNDED_END, ""]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writers", type=int, default=8)
@@ -214,9 +378,27 @@ def main() -> None:
     parser.add_argument("--fuzz", type=int, default=500, help="hypothesis bundle cases")
     parser.add_argument("--source-cases", type=int, default=10, help="cases per source and mutation")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "reliability.md"))
+    parser.add_argument("--only", choices=["bounded"], default=None,
+                        help="run only the bounded-input cases and replace their section of --out")
+    parser.add_argument("--old-code", default=None, metavar="PATH",
+                        help="a folder holding an older metahp package to run the bounded-input cases on too")
+    parser.add_argument("--old-rev", default="9a329bc", help="what --old-code is (for the report)")
+    parser.add_argument("--case-timeout", type=float, default=120.0, help="seconds before a bounded case is killed")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
+    old = Path(args.old_code).resolve() if args.old_code else None
+    if args.only == "bounded":
+        with tempfile.TemporaryDirectory() as name:
+            result = bounded(Path(name), old, args.case_timeout)
+        out = Path(args.out)
+        text = out.read_text() if out.exists() else ""
+        if BOUNDED_HEADING in text:
+            head, _, rest = text.partition(BOUNDED_HEADING)
+            text = head.rstrip("\n") + "\n\n" + rest.partition(BOUNDED_END)[2].lstrip("\n")
+        out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(bounded_section(args, result)))
+        print(f"wrote {out}")
+        return
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         steps = [
@@ -227,8 +409,9 @@ def main() -> None:
             ("crash_study", lambda: crash_study(tmp / "y", max(3, args.kills // 4), 3.0)),
             ("fuzz_bundles", lambda: fuzz_bundles(args.fuzz)),
             ("fuzz_sources", lambda: fuzz_sources(tmp / "f", args.source_cases)),
+            ("bounded", lambda: bounded(tmp / "h", old, args.case_timeout)),
         ]
-        for sub in ("c", "b", "i", "s", "y", "f"):
+        for sub in ("c", "b", "i", "s", "y", "f", "h"):
             (tmp / sub).mkdir()
         for key, step in steps:
             began = time.perf_counter()
@@ -289,7 +472,10 @@ def write_report(out: Path, args: argparse.Namespace, r: dict[str, Any], t: dict
     ]
     for source, outcomes in fs["outcomes"].items():
         lines.append(f"- `{source}`: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
-    lines += ["", "Raw figures:", "", "```json", json.dumps({**r, "seconds": t}, indent=1, default=str), "```", ""]
+    raw = {k: v for k, v in r.items() if k != "bounded"}
+    lines += ["", "Raw figures:", "", "```json", json.dumps({**raw, "seconds": t}, indent=1, default=str), "```", ""]
+    if "bounded" in r:
+        lines += bounded_section(args, r["bounded"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
