@@ -428,7 +428,7 @@ class Recommender:
 
         Measured by :class:`~metahp.meta.OptimumTrend` on the source tasks' best configurations.
         """
-        from metahp.meta._trend import OptimumTrend
+        from metahp.meta import OptimumTrend
 
         assert fitted.index is not None
         d = space.dim
@@ -986,8 +986,7 @@ def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float
                 meta_of: Mapping[str, Mapping[str, Any]],
                 prior: Mapping[str, Mapping[str, float]] | None = None) -> _ScalePick | None:
     """Fit a :class:`~metahp.meta.ScaleTrend` per source family and use the nearest family whose trend holds."""
-    from metahp.meta import MIN_TRIALS_FOR_OPTIMUM, ScaleTrend, meta_distances
-    from metahp.meta._scale import short_count
+    from metahp.meta import MIN_TRIALS_FOR_OPTIMUM, ScaleTrend, meta_distances, short_count
 
     params = [n for n in fitted.param_columns if not isinstance(space[n], Categorical)]
     if not params:
@@ -1063,8 +1062,7 @@ def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace
     the mean (on each parameter's scale) of the three it predicts best. Only the nearest such
     family answers, and only with scale features the target gives.
     """
-    from metahp.meta import MIN_TRIALS_TO_RANK, CrossScaleModel
-    from metahp.meta._scale import short_count
+    from metahp.meta import MIN_TRIALS_TO_RANK, CrossScaleModel, short_count
     from metahp.vocabulary import SCALE_FEATURES
 
     counts: dict[str, int] = {}

@@ -22,7 +22,7 @@ from metahp.meta._knn import KNNMetaModel
 from metahp.meta._lgbm import LGBMMetaModel
 from metahp.meta._neighbours import TaskIndex
 from metahp.meta._normalize import BROKEN_STATUSES, gaussian_copula, normalize_objectives
-from metahp.meta._scale import CrossScaleModel, ScaleTrend
+from metahp.meta._scale import CrossScaleModel, ScaleTrend, short_count
 from metahp.meta._sources import (
     MIN_TRIALS_FOR_OPTIMUM,
     MIN_TRIALS_TO_RANK,
@@ -44,6 +44,7 @@ __all__ = [
     "OptimumTrend",
     "ScaleTrend",
     "CrossScaleModel",
+    "short_count",
     "SourceSelection",
     "select_sources",
     "meta_distances",
