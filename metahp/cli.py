@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from metahp import __version__
 from metahp.errors import MetaHPError
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
@@ -28,8 +29,6 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command group."""
-    from metahp import __version__
-
     parser = argparse.ArgumentParser(
         prog="metahp",
         description="Hyperparameters from past training runs: a knowledge base, zero-shot recommendations "

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from metahp._paths import cache_dir
 from metahp.errors import MetaHPError
 from metahp.meta._base import Features, MetaModel
 from metahp.meta._frame import TrainingFrame, encode_column, training_frame
@@ -166,8 +167,6 @@ def _cache_key(kb_hash: str, name: str, params: dict[str, Any], family: str | No
 
 
 def _cache_path(key: str) -> Path:
-    from metahp._paths import cache_dir
-
     folder = cache_dir() / "meta_models"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{key}.pkl"

@@ -147,7 +147,7 @@ class Study:
             UnknownTaskError: No study of that name in ``kb``.
         """
         if isinstance(kb, (str, os.PathLike)):
-            from metahp.kb import KnowledgeBase
+            from metahp.kb import KnowledgeBase  # the store (DuckDB) only when a path is given
 
             kb = KnowledgeBase(kb)
         space, kwargs = KBStorage.settings(kb, name)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from metahp.aliases import canonical_space
 from metahp.errors import MetaHPError
 from metahp.space import SearchSpace
 from metahp.study._strategy import Sources
@@ -56,8 +57,6 @@ def warm_start(kb: KnowledgeBase, spec: TaskSpec, space: SearchSpace, *, exclude
         from metahp.meta import fit_meta
     except ImportError as exc:  # the meta-learning part is optional for plain BO
         return WarmStart(note=f"no meta-models available ({exc}); cold start")
-    from metahp.aliases import canonical_space
-
     train_family = spec.family if spec.family in kb.families() else None
     try:
         # The store speaks canonical names (lr -> learning_rate); the encoding is by position, so the
