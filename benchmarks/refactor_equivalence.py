@@ -5,6 +5,10 @@ target task, seed 0, budget 20) and writes, per method and task, the order in wh
 evaluated and its normalised regret curve. ``--compare`` reads a second such file and writes a
 markdown table saying, per suite and method, how many tasks' replays are identical.
 
+``--ideas`` instead replays benchmarks/transfer_ideas.py's variants (3 svm tasks, budget 12) with
+the transfer_ideas.py of the same tree, to check that passing them through the transfer-strategy
+protocol gives what patching the library gave.
+
 Usage:
     nice -n 10 .venv/bin/python benchmarks/refactor_equivalence.py --out /tmp/before.json
     nice -n 10 .venv/bin/python benchmarks/refactor_equivalence.py --out /tmp/after.json \\
@@ -78,6 +82,33 @@ def replay(suites: tuple[str, ...], methods: tuple[str, ...], budget: int,
     return out
 
 
+IDEAS = ("shipped", "tau", "rank", "loo", "floor", "top3-kb", "hedge", "bma", "cov", "w=0", "c=1")
+"""transfer_ideas.py's variants (``cov``: experiment 2's source covariance; ``c=...``, ``w=0``: experiment 3)."""
+
+
+def ideas_curves(budget: int = 12, n_tasks: int = 3) -> dict[str, list[float]]:
+    """Mean regret curves of transfer_ideas.py's variants on ``n_tasks`` svm tasks, seed 0 (the script of this tree)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import transfer_ideas as ti
+
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="metahp-equiv-") as tmp:
+        os.environ["METAHP_HOME"] = str(Path(tmp) / "home")
+        suite = load_suite(build_external_kb(tmp, "svm", external=find_external()), "svm")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for v in IDEAS:
+                if v == "cov":
+                    curve = ti.source_covariance(suite, True, budget, 1, n_tasks, 10, "c=3")
+                elif v.startswith(("c=", "w=")):
+                    curve = ti.source_covariance(suite, False, budget, 1, n_tasks, 10, v)
+                else:
+                    curve = ti.variant_curve(suite, v, budget, 1, n_tasks)
+                out[v] = [float(x) for x in curve]
+                print(f"ideas {v}", flush=True)
+    return out
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, bool]:
     """A markdown table of identical replays per suite and method, and whether all are identical."""
     rows = ["| suite | method | tasks | identical orders | identical regret curves | max abs curve diff |",
@@ -106,12 +137,17 @@ def main() -> int:
     parser.add_argument("--md", help="markdown file for the comparison")
     parser.add_argument("--note", default="", help="a paragraph to put above the table")
     parser.add_argument("--compare-only", action="store_true", help="compare the existing --out file, replay nothing")
+    parser.add_argument("--ideas", action="store_true",
+                        help="instead: transfer_ideas.py's variants on 3 svm tasks (budget 12) into --out")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     started = time.perf_counter()
     def write(out: dict[str, Any]) -> None:
         Path(args.out).write_text(json.dumps({"commit": commit, "replays": out}))
 
+    if args.ideas:
+        Path(args.out).write_text(json.dumps({"commit": commit, "ideas": ideas_curves()}))
+        return 0
     if args.compare_only:
         result = json.loads(Path(args.out).read_text())["replays"]
         commit = json.loads(Path(args.out).read_text())["commit"]
