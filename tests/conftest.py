@@ -43,15 +43,23 @@ def external() -> Path:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put every Ray test in one xdist group, so ``-n 2 --dist loadgroup`` starts one local Ray cluster at a time.
+    """Choose the xdist groups that ``-n 2 --dist loadgroup`` keeps on one worker.
 
-    Two local clusters on one machine contend for the same worker ports. A Ray test is any test of
-    ``test_ray.py`` or one whose name has the word ``ray`` (``test_ray_local_matches_inline``).
+    Every Ray test goes to one group, so one local Ray cluster runs at a time (two on one machine
+    contend for the same worker ports): a test of ``test_ray.py`` or one whose name has the word
+    ``ray`` (``test_ray_local_matches_inline``). The tests of a module that share a module- or
+    class-scoped fixture go to one group per module, so the fixture is built once and not once
+    per worker (``test_training_faults.py``'s pool run: 170-200 s each time on a loaded machine).
     """
     for item in items:
         name = getattr(item, "originalname", item.name)
         if item.path.name == "test_ray.py" or RAY_WORD.search(name):
             item.add_marker(pytest.mark.xdist_group("ray"))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d and d[-1].scope in ("module", "class") for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.hookimpl(hookwrapper=True)
