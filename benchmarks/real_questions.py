@@ -27,7 +27,7 @@ Measured:
 
 Usage:
     nice -n 10 .venv/bin/python benchmarks/real_questions.py [--store /tmp/real_questions.duckdb]
-        [--out benchmarks/results/real_questions.md] [--short /tmp/coord/readme_real_questions.md]
+        [--out benchmarks/results/real_questions.md] [--short FILE]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -216,7 +217,7 @@ def speed(kb) -> dict:
     from metahp.meta import clear_memory_cache
 
     question = {"model_params_nonembedding": 3.5e8, "budget_tokens": 7e9, "model_seq_len": 2048}
-    out = {}
+    out: dict[str, Any] = {}
     stores = (("store of this benchmark", kb), ("default store (as installed here)", metahp.KnowledgeBase()))
     for label, store in stores:
         clear_memory_cache()
