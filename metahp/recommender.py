@@ -960,6 +960,7 @@ def _about_sources(selection: Any, fitted: FittedMeta, family: str | None) -> st
     if selection is None:
         return f"{len(names)} source tasks of family {family}" if family else f"{len(names)} source tasks"
     near = ", ".join(f"{n} (d={d:.2f})" for n, d in zip(selection.names[:3], selection.distances[:3]))
+    fams = sorted(set(selection.families)) or fams  # every selected source's family, ranked or not
     from metahp.meta import MIN_TRIALS_TO_RANK
 
     single = sum(1 for c in selection.n_trials if c < MIN_TRIALS_TO_RANK)
