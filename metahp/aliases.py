@@ -192,11 +192,13 @@ def alias_for(canonical: str, names: Iterable[str]) -> str | None:
     return None
 
 
-def canonical_space(space: SearchSpace) -> tuple[SearchSpace, dict[str, str]]:
+def canonical_space(space: SearchSpace, keep: Iterable[str] = ()) -> tuple[SearchSpace, dict[str, str]]:
     """Return ``space`` with canonical parameter names, and canonical name -> the user's name for those renamed.
 
     A name whose canonical form the space already holds (``lr`` beside ``learning_rate``) keeps its
-    own name. Use the mapping to answer in the user's names, e.g. with :func:`canonicalize`'s inverse.
+    own name, and so does a name in ``keep`` (pass the names the knowledge base records: a store
+    whose own tasks say ``lr`` is asked in ``lr``). Use the mapping to answer in the user's names,
+    e.g. with :func:`canonicalize`'s inverse.
 
         >>> from metahp.space import Float, Int, SearchSpace
         >>> space, renamed = canonical_space(SearchSpace([Float("lr", 1e-5, 1e-2, log=True),
@@ -208,11 +210,12 @@ def canonical_space(space: SearchSpace) -> tuple[SearchSpace, dict[str, str]]:
 
     from metahp.space import SearchSpace
 
+    kept = set(keep)
     renamed: dict[str, str] = {}
     params = []
     for name, param in space.items():
         canonical = canonical_name(name)
-        if canonical != name and canonical not in space and canonical not in renamed:
+        if canonical != name and name not in kept and canonical not in space and canonical not in renamed:
             renamed[canonical] = name
             params.append(replace(param, name=canonical))
         else:

@@ -239,10 +239,6 @@ class Recommender:
             raise unknown(str(objective), sorted(OBJECTIVE_TYPES), what="objective type")
         wanted_regime = check_regime(regime) if regime is not None else None
         user_names: dict[str, str] = {}
-        if space is not None:  # the user's names (Trainer's, lr, bs, ...) -> canonical, and back in the answer
-            space, user_names = canonical_space(space)
-        if candidates is not None and user_names:
-            candidates = _canonical_candidates(candidates, user_names)
         kb = self._kb()
         excluded = sorted({str(e) for e in (exclude or ())})
         selection = None
@@ -253,6 +249,10 @@ class Recommender:
             if family is not None and family not in families:
                 raise unknown(str(family), sorted(families), what="family")
             kb_hash = kb.content_hash() if families and self.use_cache else None
+            if space is not None:  # the user's names (Trainer's, lr, bs, ...) -> canonical, and back in the answer
+                space, user_names = canonical_space(space, keep=_recorded_names(kb, kb_hash))
+            if candidates is not None and user_names:
+                candidates = _canonical_candidates(candidates, user_names)
             tasks_frame = _task_table(kb, kb_hash) if families else None
             _check_meta_names(target.meta_features, tasks_frame)
             wanted_regime = wanted_regime or canonical_regime(target.kind)
@@ -880,6 +880,21 @@ def _replace(rec: Recommendation, **changes: Any) -> Recommendation:
 
 
 _UNIONS: dict[tuple[str, tuple[str, ...], bool], SearchSpace] = {}
+
+
+_RECORDED: dict[str, frozenset[str]] = {}
+
+
+def _recorded_names(kb: KnowledgeBase, kb_hash: str | None) -> frozenset[str]:
+    """The parameter names the store's tasks record (memoised per content hash)."""
+    if kb_hash is not None and kb_hash in _RECORDED:
+        return _RECORDED[kb_hash]
+    names = frozenset(kb.parameter_names())
+    if kb_hash is not None:
+        while len(_RECORDED) >= 16:
+            _RECORDED.pop(next(iter(_RECORDED)))
+        _RECORDED[kb_hash] = names
+    return names
 
 
 def _union_space(kb: KnowledgeBase, selection: Any, n_near: int, target: Mapping[str, float],

@@ -764,6 +764,15 @@ class KnowledgeBase:
         with self._connection() as con:
             return [r[0] for r in con.execute("SELECT DISTINCT family FROM tasks ORDER BY family").fetchall()]
 
+    def parameter_names(self) -> set[str]:
+        """Names of every parameter that some task's stored space holds."""
+        with self._connection() as con:
+            rows = con.execute("SELECT DISTINCT space FROM tasks WHERE space IS NOT NULL").fetchall()
+        names: set[str] = set()
+        for (text,) in rows:
+            names.update(SearchSpace.from_json(text).names)
+        return names
+
     def space(self, task_or_family: TaskRef) -> SearchSpace:
         """The search space of a task, or the most common space among a family's tasks.
 

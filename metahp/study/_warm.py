@@ -61,7 +61,8 @@ def warm_start(kb: KnowledgeBase, spec: TaskSpec, space: SearchSpace, *, exclude
     try:
         # The store speaks canonical names (lr -> learning_rate); the encoding is by position, so the
         # fitted model serves the study's own space as it is.
-        fitted = fit_meta(kb, model, family=train_family, exclude=list(exclude), space=canonical_space(space)[0])
+        fitted = fit_meta(kb, model, family=train_family, exclude=list(exclude),
+                          space=canonical_space(space, keep=kb.parameter_names())[0])
     except MetaHPError as exc:
         return WarmStart(note=f"could not fit the meta-model ({exc}); cold start")
     if fitted.model is None:

