@@ -71,10 +71,17 @@ def _check(job: Job) -> Job:
 def _run_job(job: Job, device: str, threads: int, token: int | None = None,
              progress: ProgressFn | None = None) -> TrialResult:
     """Train one job; in a pool worker, progress goes to the parent's relay under ``token``."""
-    if token is not None and _WORKER_QUEUE is not None:
-        progress = functools.partial(_put_progress, _WORKER_QUEUE, token)
-    return run_trial(job.task, job.config, device=device, seed=job.seed, budget=job.budget, threads=threads,
-                     progress=progress)
+    queue = _WORKER_QUEUE if token is not None else None
+    if queue is not None and token is not None:
+        progress = functools.partial(_put_progress, queue, token)
+    try:
+        return run_trial(job.task, job.config, device=device, seed=job.seed, budget=job.budget, threads=threads,
+                         progress=progress)
+    finally:
+        if queue is not None:
+            # After this job's last report on the same queue (one producer keeps its order): the parent
+            # waits for it before dropping the callback, so the final report is never lost.
+            queue.put((token, None))
 
 
 def _put_progress(queue: Any, token: int, progress: Progress) -> None:
@@ -95,6 +102,7 @@ class _ProgressRelay:
     def __init__(self, mp_context: Any) -> None:
         self.queue = mp_context.Queue()
         self._callbacks: dict[int, ProgressFn] = {}
+        self._finished: dict[int, threading.Event] = {}
         self._tokens = itertools.count()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._relay, name="metahp-progress", daemon=True)
@@ -104,17 +112,31 @@ class _ProgressRelay:
         with self._lock:
             token = next(self._tokens)
             self._callbacks[token] = callback
+            self._finished[token] = threading.Event()
         return token
+
+    def wait(self, token: int, timeout: float = 10.0) -> bool:
+        """Wait until the worker's end-of-job marker for ``token`` has been relayed (all its reports shown)."""
+        with self._lock:
+            event = self._finished.get(token)
+        return True if event is None else event.wait(timeout)
 
     def unregister(self, token: int) -> None:
         with self._lock:
             self._callbacks.pop(token, None)
+            self._finished.pop(token, None)
 
     def _relay(self) -> None:
         while True:
             token, progress = self.queue.get()
             if token is None:
                 return
+            if progress is None:  # the job's end-of-job marker: every report of it is through
+                with self._lock:
+                    event = self._finished.get(token)
+                if event is not None:
+                    event.set()
+                continue
             with self._lock:
                 callback = self._callbacks.get(token)
             if callback is not None:
@@ -204,6 +226,8 @@ def _process_round(jobs: list[Job], indices: list[int], ctx: _Context, *, last: 
                 if not last and isinstance(future.exception(), BrokenProcessPool):
                     broken.append(indices[k])
                     continue
+                if relay is not None and k in tokens and future.exception() is None:
+                    relay.wait(tokens[k])  # the job's last report is shown before its result
                 ctx.on_result(indices[k], _result_or_failure(jobs[k], ctx, future.result))
     return sorted(broken)
 
@@ -449,7 +473,10 @@ class TrialPool:
             pool = self._process_pool()
             token = None if progress is None or self._relay is None else self._relay.register(progress)
             try:
-                return pool.submit(_run_job, job, self.device, self.threads, token).result()  # type: ignore[no-any-return]
+                result = pool.submit(_run_job, job, self.device, self.threads, token).result()
+                if token is not None and self._relay is not None:
+                    self._relay.wait(token)  # the training's last report reaches the caller before its result
+                return result  # type: ignore[no-any-return]
             except BrokenProcessPool as exc:
                 self._drop(pool)
                 if attempt == 1:
