@@ -374,7 +374,7 @@ class Recommender:
         rows = rows[shortlist]
         scenarios = [draws]
         if near.size:
-            neighbour_meta = [_task_meta(fitted, int(i)) for i in near]
+            neighbour_meta = [fitted.source_meta_features(int(i)) for i in near]
             as_neighbours = model.predict_tasks(neighbour_meta, candidates)[0]
             if pool is not None:
                 # Where a neighbour recorded a candidate itself (tasks swept on a shared grid),
@@ -528,16 +528,6 @@ def _session(kb: Any) -> Any:
 
     session = getattr(kb, "session", None)
     return session() if callable(session) else nullcontext()
-
-
-def _task_meta(fitted: FittedMeta, i: int) -> dict[str, float]:
-    assert fitted.index is not None
-    z = fitted.index.meta[i] * fitted.index.scale + fitted.index.center
-    out: dict[str, float] = {}
-    for name, log, v in zip(fitted.index.features.meta_names, fitted.index.features.meta_log, z):
-        if np.isfinite(v):
-            out[name] = float(10**v) if log else float(v)
-    return out
 
 
 def _greedy(mean: np.ndarray, scenarios: np.ndarray, labels: Sequence[str], candidates: np.ndarray, k: int,

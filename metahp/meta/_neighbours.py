@@ -11,6 +11,16 @@ from metahp.meta._base import Features, TaskMeta
 __all__ = ["TaskIndex"]
 
 
+def masked_rms(diff: np.ndarray) -> np.ndarray:
+    """Root-mean-square of each row of ``diff`` (``t x m``) over its finite entries; inf for a row with none."""
+    both = np.isfinite(diff)
+    count = both.sum(axis=1)
+    sq = np.where(both, diff, 0.0) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.sqrt(sq.sum(axis=1) / count)
+    return np.where(count > 0, d, np.inf)
+
+
 class TaskIndex:
     """Source tasks placed in a standardised meta-feature space.
 
@@ -48,13 +58,7 @@ class TaskIndex:
         """Distances from a standardised meta vector to every source task (shape ``t``)."""
         if self.meta.shape[1] == 0:
             return np.full(len(self.names), np.inf)
-        diff = self.meta - z[None, :]
-        both = np.isfinite(diff)
-        count = both.sum(axis=1)
-        sq = np.where(both, diff, 0.0) ** 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.sqrt(sq.sum(axis=1) / count)
-        return np.where(count > 0, d, np.inf)
+        return masked_rms(self.meta - z[None, :])
 
     def nearest(self, task_meta: TaskMeta, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and distances of the ``k`` nearest source tasks, nearest first (ties by name)."""

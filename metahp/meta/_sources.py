@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metahp.meta._neighbours import masked_rms
 from metahp.vocabulary import objective_type, regime_of
 
 __all__ = ["SourceSelection", "select_sources", "meta_distances", "MIN_TRIALS_FOR_OPTIMUM", "MIN_TRIALS_TO_RANK"]
@@ -178,13 +179,7 @@ def meta_distances(target: Mapping[str, float], metas: list[dict[str, float]]) -
     with np.errstate(invalid="ignore"):
         spread = np.nanstd(table, axis=0)
     spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
-    diff = (table - goal[None, :]) / spread
-    both = np.isfinite(diff)
-    count = both.sum(axis=1)
-    sq = np.where(both, diff, 0.0) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.sqrt(sq.sum(axis=1) / count)
-    return np.where(count > 0, d, np.inf)
+    return masked_rms((table - goal[None, :]) / spread)
 
 
 def _floats(meta: Any) -> dict[str, float]:
