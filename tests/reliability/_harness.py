@@ -190,6 +190,7 @@ def child_main(command: str, args: dict[str, Any]) -> None:
                 _, task, tag, n, size = op
                 for k in range(n):
                     kb.add_trials(task, batch(tag, k, size))
+                    time.sleep(args.get("pause", 0.0))  # the file lock is not fair: let a reader in
             elif op[0] == "import":
                 kb.import_(op[1])
             elif op[0] == "source":
