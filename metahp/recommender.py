@@ -353,7 +353,7 @@ class Recommender:
                     extra[:, fixed_dims] = fixed_unit
                 extra = extra[np.isfinite(extra).all(axis=1)]
                 if len(extra):
-                    extra = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in extra])
+                    extra = space.snap(extra)
                     candidates, n_moved = np.vstack([extra, candidates]), len(extra)
             rows = np.arange(len(candidates))
         else:
@@ -467,7 +467,7 @@ class Recommender:
         pool = np.clip(pool, 0.0, 1.0)
         if fixed_dims:
             pool[:, fixed_dims] = fixed_unit
-        snapped = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in pool])
+        snapped = space.snap(pool)
         _, first = np.unique(np.round(snapped, 9), axis=0, return_index=True)
         return np.asarray(snapped[np.sort(first)])
 
@@ -1193,7 +1193,7 @@ def _with_scale_pick(model: Any, meta: Mapping[str, float], space: SearchSpace, 
     if free:
         moved = candidates.copy()
         moved[:, dims] = unit
-        moved = np.array([[p.to_unit(p.from_unit(u)) for p, u in zip(space.params, row)] for row in moved])
+        moved = space.snap(moved)
         _, first = np.unique(np.round(moved, 9), axis=0, return_index=True)
         moved = moved[np.sort(first)]
         mean, _ = model.predict(meta, moved)
