@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from metahp.errors import FetchError
 from metahp.kb._catalogue import PUBLIC_SOURCES, PublicSource, RemoteFile
+from metahp.kb.importers import _sha256 as _file_sha256  # the importers' provenance hash of a file
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb.bundle import ImportResult
@@ -72,12 +73,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _url(source: PublicSource, remote: RemoteFile, base_url: str | None) -> str:
