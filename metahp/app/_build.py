@@ -199,6 +199,18 @@ def write_shards(kb: KnowledgeBase, folder: Path) -> Path:
     return folder
 
 
+def counts_section(stats: dict[str, Any]) -> list[str]:
+    """The datasheet's "Counts" section (from ``KnowledgeBase.stats()``), which a test checks against the shards."""
+    return [
+        "## Counts",
+        "",
+        f"- tasks: {stats['tasks']}",
+        f"- trials: {stats['trials']}",
+        f"- by status: {', '.join(f'{k} {v}' for k, v in sorted(stats['status'].items()))}",
+        "",
+    ]
+
+
 def datasheet(kb: KnowledgeBase, *, build_info: dict[str, Any] | None = None) -> str:
     """A Markdown datasheet of a built knowledge base: how it was made, what it holds, its limits."""
     from metahp.runner import suite as builtin_tasks
@@ -230,12 +242,7 @@ def datasheet(kb: KnowledgeBase, *, build_info: dict[str, Any] | None = None) ->
            or "none") + (f" ({info['absent_because']})" if info.get("absent_because") else "") + ".",
         *[f"- {note}" for note in info.get("notes", [])],
         "",
-        "## Counts",
-        "",
-        f"- tasks: {stats['tasks']}",
-        f"- trials: {stats['trials']}",
-        f"- by status: {', '.join(f'{k} {v}' for k, v in sorted(stats['status'].items()))}",
-        "",
+        *counts_section(stats),
         "| task | family | kind | trials | ok | diverged | failed | best objective | direction |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metahp.app._build import HELD_OUT, write_shards
+from metahp.app._build import HELD_OUT, counts_section, write_shards
 from metahp.kb import PUBLIC_SOURCES, KnowledgeBase
 from metahp.runner import suite as builtin_tasks
 
@@ -119,12 +119,7 @@ def default_datasheet(kb: KnowledgeBase, *, runner_info: Mapping[str, Any]) -> s
         "(`metahp.app.build_default_bundle`). Step Law and the SVM table state no licence: they stay "
         "import-only (`metahp kb import steplaw|svm PATH`).",
         "",
-        "## Counts",
-        "",
-        f"- tasks: {stats['tasks']}",
-        f"- trials: {stats['trials']}",
-        f"- by status: {', '.join(f'{k} {v}' for k, v in sorted(stats['status'].items()))}",
-        "",
+        *counts_section(stats),
         "## Sources",
         "",
         "| source | family | regime | tasks | trials | licence | upstream |",
