@@ -34,6 +34,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from metahp.errors import CorruptBundleError, KnowledgeBaseError, MetaHPError, SchemaVersionError
+from metahp.kb.importers import parquet_footer_size
 from metahp.kb.schema import SCHEMA_VERSION
 from metahp.kb.store import MAX_JSON_DEPTH, _too_deep
 from metahp.space import SearchSpace
@@ -253,15 +254,12 @@ def _parquet(file: Path, rows_per_byte_bound: bool) -> pq.ParquetFile:
         size = os.fstat(handle.fileno()).st_size
         if size < 12:
             raise CorruptBundleError(f"{file.name} is too short to be a Parquet file")
-        handle.seek(size - 8)
-        tail = handle.read(8)
-        footer = int.from_bytes(tail[:4], "little")
-        if tail[4:] != b"PAR1":
+        footer = parquet_footer_size(handle, size)
+        if footer is None:
             raise CorruptBundleError(f"{file.name} is not a Parquet file")
         if footer > min(MAX_FOOTER_BYTES, size - 12):
             raise CorruptBundleError(f"{file.name} has a Parquet footer of {footer} bytes (metahp writes at most "
                                      f"{MAX_FOOTER_BYTES}); refusing it")
-        handle.seek(0)
         try:
             parquet = pq.ParquetFile(handle)
             meta = parquet.metadata

@@ -114,6 +114,18 @@ def _file_in(path: str | Path, filename: str, what: str) -> Path:
     return p
 
 
+def parquet_footer_size(handle: Any, size: int) -> int | None:
+    """The footer length a Parquet file of ``size`` bytes (at least 12) declares in its last 8 bytes.
+
+    ``None`` when those bytes lack the ``PAR1`` magic. The handle is left at the start, so the
+    footer's size can be bounded before pyarrow parses it.
+    """
+    handle.seek(size - 8)
+    tail = handle.read(8)
+    handle.seek(0)
+    return int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -199,12 +211,10 @@ def _read_parquet(path: Path, what: str, limit: int) -> pd.DataFrame:
     with open(path, "rb") as handle:
         if size < 12:
             raise ImportSourceError(f"{what}: cannot read {str(path)!r}: too short to be a Parquet file")
-        handle.seek(size - 8)
-        tail = handle.read(8)
-        if tail[4:] != b"PAR1" or int.from_bytes(tail[:4], "little") > min(MAX_TABLE_FOOTER_BYTES, size - 12):
+        footer = parquet_footer_size(handle, size)
+        if footer is None or footer > min(MAX_TABLE_FOOTER_BYTES, size - 12):
             raise ImportSourceError(f"{what}: cannot read {str(path)!r}: not a Parquet file, or a footer over "
                                     f"{MAX_TABLE_FOOTER_BYTES} bytes")
-        handle.seek(0)
         try:
             parquet = pq.ParquetFile(handle)
             meta = parquet.metadata
