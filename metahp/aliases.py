@@ -21,12 +21,10 @@ recommender, the study, the integrations and the importers all go through it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from metahp.errors import InvalidConfigError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from metahp.space import SearchSpace
+from metahp.space import SearchSpace
 
 __all__ = ["PARAM_ALIASES", "CANONICAL_PARAMS", "canonical_name", "canonicalize", "alias_for", "aliases_of",
            "canonical_space"]
@@ -207,8 +205,6 @@ def canonical_space(space: SearchSpace, keep: Iterable[str] = ()) -> tuple[Searc
         (['learning_rate', 'batch_size'], {'learning_rate': 'lr', 'batch_size': 'per_device_train_batch_size'})
     """
     from dataclasses import replace
-
-    from metahp.space import SearchSpace
 
     kept = set(keep)
     renamed: dict[str, str] = {}

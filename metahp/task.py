@@ -25,6 +25,7 @@ from metahp.errors import InvalidConfigError, UnknownTaskError
 from metahp.metafeatures import budget_features, device_features, label_features, load_documents, model_features
 from metahp.metafeatures import text_features as _text_features
 from metahp.space import SearchSpace
+from metahp.vocabulary import regime_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb import KnowledgeBase
@@ -194,8 +195,6 @@ def describe_task(
     if device is not None:
         features.update(device_features(device))
     if not kind:
-        from metahp.vocabulary import regime_of
-
         # A model with weights is fine-tuned (LoRA when the space has a rank), a config is trained from scratch.
         kind = regime_of(None, features, space.names if space is not None else ()) or ""
     return TaskSpec(name=name, family=family, kind=kind, meta_features=features, space=space)

@@ -25,6 +25,8 @@ import numpy as np
 
 from metahp.errors import InvalidConfigError
 from metahp.kb import KnowledgeBase
+from metahp.runner import ray_init, run_many
+from metahp.runner import suite as builtin_tasks
 
 __all__ = ["BuildPlan", "HELD_OUT", "plan_build", "build", "write_shards", "datasheet"]
 
@@ -138,9 +140,6 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
     Returns:
         Counts and timings of what ran.
     """
-    from metahp.runner import run_many
-    from metahp.runner import suite as builtin_tasks
-
     names = list(tasks) if tasks is not None else [n for n in builtin_tasks.names() if n not in HELD_OUT]
     unknown = [n for n in names if n not in builtin_tasks.names()]
     if unknown:
@@ -148,8 +147,6 @@ def build(kb: KnowledgeBase, *, tasks: Sequence[str] | None = None, n_design: in
     suite = [builtin_tasks.get(n) for n in names]
     started = time.perf_counter()
     if executor == "ray":
-        from metahp.runner import ray_init
-
         if ray_init(ray_address):  # one Ray (of all cores, when local) for every batch, shut down at the end
             import ray
 
@@ -213,8 +210,6 @@ def counts_section(stats: dict[str, Any]) -> list[str]:
 
 def datasheet(kb: KnowledgeBase, *, build_info: dict[str, Any] | None = None) -> str:
     """A Markdown datasheet of a built knowledge base: how it was made, what it holds, its limits."""
-    from metahp.runner import suite as builtin_tasks
-
     stats = kb.stats()
     trials = kb.trials()
     info = build_info or {}

@@ -18,7 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from metahp._paths import data_dir
+from metahp.app._build import HELD_OUT
+from metahp.app._verify import task_spec_of, verify
 from metahp.kb import KnowledgeBase
+from metahp.recommender import recommend
+from metahp.runner import run_trial
+from metahp.runner import suite as tasks
 
 __all__ = ["run_demo", "DemoResult"]
 
@@ -68,13 +74,7 @@ def run_demo(kb: KnowledgeBase | None = None, *, task: str | None = None, k: int
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metahp._paths import data_dir
-    from metahp.app._build import HELD_OUT
-    from metahp.app._verify import task_spec_of, verify
-    from metahp.recommender import recommend
-    from metahp.runner import run_trial
-    from metahp.runner import suite as tasks
-    from metahp.study import Study
+    from metahp.study import Study  # the search stack (SciPy; BoTorch on first ask): only step 4 needs it
 
     started = time.perf_counter()
     kb = kb if kb is not None else KnowledgeBase()

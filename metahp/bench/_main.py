@@ -20,6 +20,7 @@ from metahp.bench._suites import (
     find_external,
     load_suite,
 )
+from metahp.kb import KnowledgeBase
 
 __all__ = ["benchmark_transfer", "QUICK_SUITES", "QUICK_TASKS"]
 
@@ -96,8 +97,6 @@ def benchmark_transfer(
                                       f"temporary knowledge base (pools over {max_pool} configurations subsampled)")
                 loaded.append(suite)
         else:
-            from metahp.kb import KnowledgeBase
-
             names = list(suites or KnowledgeBase(kb).families())
             loaded = [load_suite(kb, name, max_pool=max_pool) for name in names]
         targets: dict[str, Sequence[str]] | None = None

@@ -8,6 +8,8 @@ from typing import Any
 from metahp.bench._method import Method, register_method
 from metahp.bench._problem import PoolProblem, Suite, TaskPool
 from metahp.errors import MetaHPError
+from metahp.kb import KnowledgeBase
+from metahp.recommender import recommend
 
 __all__ = ["StudyGP", "MetaHPZeroShot", "MetaHPStudy", "MetaHPRGPE"]
 
@@ -15,8 +17,6 @@ __all__ = ["StudyGP", "MetaHPZeroShot", "MetaHPStudy", "MetaHPRGPE"]
 def _open_kb(suite: Suite) -> Any:
     if suite.kb_path is None:
         raise MetaHPError(f"suite {suite.name!r} has no knowledge base; build it with load_suites() or pass --kb")
-    from metahp.kb import KnowledgeBase
-
     return KnowledgeBase(suite.kb_path)
 
 
@@ -40,7 +40,7 @@ class StudyGP(Method):
 
     def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
         """Run a cold pool-mode Study."""
-        from metahp.study import Study
+        from metahp.study import Study  # SciPy/BoTorch: the baselines and `bench summary` do without
 
         study = Study(state["space"], candidates=problem.pool.frame, seed=seed % 2**31)
         with warnings.catch_warnings():
@@ -60,8 +60,6 @@ class MetaHPZeroShot(Method):
 
     def prepare(self, suite: Suite, target: TaskPool) -> Any:
         """Ask the recommender once per target: it is deterministic and takes no feedback."""
-        from metahp.recommender import recommend
-
         k = min(self.budget, target.size)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -83,7 +81,7 @@ class MetaHPStudy(Method):
 
     def prepare(self, suite: Suite, target: TaskPool) -> Any:
         """Fit the leave-one-out meta-model once (the studies of every seed load it from the cache)."""
-        from metahp.meta import fit_meta
+        from metahp.meta import fit_meta  # scikit-learn/LightGBM: the baselines and `bench summary` do without
 
         kb = _open_kb(suite)
         with warnings.catch_warnings():
@@ -95,7 +93,7 @@ class MetaHPStudy(Method):
 
     def search(self, problem: PoolProblem, state: Any, seed: int) -> None:
         """Run the warm-started pool-mode Study."""
-        from metahp.study import Study
+        from metahp.study import Study  # SciPy/BoTorch: the baselines and `bench summary` do without
 
         study = Study(state["space"], task=state["task"], kb=state["kb"], exclude=[state["task"]],
                       candidates=problem.pool.frame, seed=seed % 2**31, transfer=self.transfer)

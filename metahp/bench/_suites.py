@@ -12,6 +12,8 @@ import pandas as pd
 
 from metahp.bench._problem import Suite, TaskPool, stream_seed
 from metahp.errors import ImportSourceError, InvalidConfigError, UnknownTaskError
+from metahp.kb import KnowledgeBase
+from metahp.kb.importers import IMPORTERS
 from metahp.space import SearchSpace
 
 __all__ = ["EXTERNAL_SOURCES", "MAX_POOL", "check_external_suite", "find_external", "build_external_kb", "load_suite",
@@ -111,9 +113,6 @@ def build_external_kb(folder: str | os.PathLike[str], family: str, external: str
         InvalidConfigError: ``family`` is not one of :data:`EXTERNAL_SOURCES`.
         ImportSourceError: The external data is missing.
     """
-    from metahp.kb import KnowledgeBase
-    from metahp.kb.importers import IMPORTERS
-
     check_external_suite(family)
     importer, sub = EXTERNAL_SOURCES[family]
     root = Path(external) if external is not None else find_external()
@@ -148,8 +147,6 @@ def load_suite(kb_path: str | os.PathLike[str], family: str, max_pool: int = MAX
         UnknownTaskError: The family is not in the knowledge base.
         InvalidConfigError: The family has fewer than two tasks with recorded trials.
     """
-    from metahp.kb import KnowledgeBase
-
     kb = KnowledgeBase(kb_path)
     if family not in kb.families():
         raise UnknownTaskError(f"family {family!r} is not in {str(kb_path)!r}; it has {kb.families()}")

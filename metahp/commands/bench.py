@@ -72,7 +72,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from metahp.bench import MAX_POOL, benchmark_transfer, get_method
+    from metahp.bench import MAX_POOL, benchmark_transfer, get_method  # on use: keeps `metahp --help` fast
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     for m in methods or []:
@@ -95,7 +95,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from metahp.bench import summary_table
+    from metahp.bench import summary_table  # on use: keeps `metahp --help` fast
 
     print(summary_table(args.results), end="")
     return 0

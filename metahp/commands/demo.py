@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from metahp.app import run_demo
+    from metahp.app import run_demo  # on use: keeps `metahp --help` fast
 
     run_demo(open_kb(args), task=args.task, k=args.k, n_verify=args.verify, n_search=args.trials, seed=args.seed,
              budget=args.budget, device=args.device, out_dir=Path(args.out) if args.out else None)

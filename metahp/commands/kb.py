@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from metahp.errors import ImportSourceError, KnowledgeBaseError
+
 __all__ = ["register", "open_kb", "add_kb_argument"]
 
 _SOURCES_HELP = """\
@@ -58,8 +60,7 @@ def open_kb(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
     """
     from pathlib import Path
 
-    from metahp.errors import KnowledgeBaseError
-    from metahp.kb import KnowledgeBase
+    from metahp.kb import KnowledgeBase  # on use: keeps `metahp --help` fast
 
     if must_exist and args.kb not in (None, ":memory:") and not Path(args.kb).expanduser().exists():
         raise KnowledgeBaseError(f"--kb {args.kb!r} does not exist; give the path of an existing knowledge-base file, "
@@ -79,8 +80,6 @@ def _pairs(text: str | None) -> dict[str, str] | None:
     for item in _csv(text) or []:
         old, sep, new = item.partition("=")
         if not sep or not old or not new:
-            from metahp.errors import ImportSourceError
-
             raise ImportSourceError(f"--rename takes old=new pairs separated by commas, got {item!r}")
         out[old] = new
     return out
@@ -109,8 +108,6 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     if args.source == "table":
-        from metahp.errors import ImportSourceError
-
         needed = [flag for flag, value in (("--family NAME", args.family), ("--param-cols COLS", args.param_cols),
                                            ("--objective COLUMN", args.objective),
                                            ("--task-cols COLS", args.task_cols)) if value is None]
@@ -165,7 +162,7 @@ def _tasks(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     import platform
 
-    from metahp.app import build, datasheet, write_shards
+    from metahp.app import build, datasheet, write_shards  # on use: keeps `metahp --help` fast
 
     kb = open_kb(args)
     started = time.perf_counter()
@@ -210,7 +207,7 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from metahp.kb import fetch
+    from metahp.kb import fetch  # on use: keeps `metahp --help` fast
 
     kb = open_kb(args)
     result = fetch(args.name, args.to, kb=kb)

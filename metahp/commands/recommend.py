@@ -8,6 +8,9 @@ import math
 import warnings
 from typing import Any
 
+from metahp.commands.kb import BUILTIN_TASKS_HINT, add_kb_argument, open_kb
+from metahp.errors import InvalidConfigError, MetaHPError
+
 __all__ = ["register"]
 
 _EPILOG = """\
@@ -24,8 +27,6 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``recommend`` command."""
-    from metahp.commands.kb import BUILTIN_TASKS_HINT, add_kb_argument
-
     parser = subparsers.add_parser(
         "recommend", help="zero-shot hyperparameters for a task from the knowledge base",
         description="Recommend a portfolio of k configurations for a task without training, "
@@ -54,8 +55,6 @@ def register(subparsers: Any) -> None:
 
 
 def _parse_meta(text: str | None) -> dict[str, float]:
-    from metahp.errors import InvalidConfigError
-
     out: dict[str, float] = {}
     if not text:
         return out
@@ -74,9 +73,7 @@ def _parse_meta(text: str | None) -> dict[str, float]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from metahp.commands.kb import open_kb
-    from metahp.errors import MetaHPError
-    from metahp.recommender import Recommender
+    from metahp.recommender import Recommender  # on use: keeps `metahp --help` fast
 
     if args.k < 1:
         raise MetaHPError(f"-k must be at least 1, got {args.k}")
@@ -86,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     family = args.family
     builtin = None
     if args.task and not kb.has_task(args.task):
-        from metahp.runner import suite as tasks
+        from metahp.runner import suite as tasks  # on use: keeps `metahp --help` fast
 
         if args.task in tasks.names():
             from metahp.app import task_spec_of
@@ -128,8 +125,6 @@ def _read_candidates(path: str | None) -> Any:
     if path is None:
         return None
     import pandas as pd
-
-    from metahp.errors import InvalidConfigError
 
     try:
         return pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)

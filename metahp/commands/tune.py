@@ -56,7 +56,7 @@ class _Lines:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from metahp.runner import TrialPool
+    from metahp.runner import TrialPool  # on use: keeps `metahp --help` fast
     from metahp.runner.suite import get
     from metahp.study import Study
 
@@ -100,7 +100,7 @@ def _tune_ray(args: argparse.Namespace, task: Any, kb: Any, options: dict[str, A
 
     from ray import tune
 
-    from metahp.integrations import MetaHPSearch
+    from metahp.integrations import MetaHPSearch  # Ray's searcher: Ray is an optional dependency
     from metahp.runner import ray_init, ray_tune_trainable
 
     searcher = MetaHPSearch(task.space, metric="objective", mode="min" if task.direction == "minimize" else "max",

@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from metahp.app import verify
+    from metahp.app import verify  # on use: keeps `metahp --help` fast
 
     report = verify(args.task, k=args.k, kb=open_kb(args), model=args.model, device=args.device, seed=args.seed,
                     budget=args.budget, include_default=not args.no_default)

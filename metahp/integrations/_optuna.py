@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 import metahp
 from metahp.aliases import canonical_name
-from metahp.errors import MetaHPError
+from metahp.errors import InvalidSpaceError, MetaHPError
 from metahp.integrations._common import ORIGIN_ATTR, NameMap, origin_label, warn_if_cold
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
 
@@ -69,8 +69,6 @@ def to_search_space(distributions: dict[str, BaseDistribution]) -> SearchSpace:
         elif isinstance(dist, CategoricalDistribution):
             params.append(Categorical(name, tuple(dist.choices)))  # type: ignore[arg-type]
         else:
-            from metahp.errors import InvalidSpaceError
-
             raise InvalidSpaceError(f"parameter {name!r}: unsupported Optuna distribution {type(dist).__name__}")
     return SearchSpace(params)
 

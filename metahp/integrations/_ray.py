@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import metahp
 from metahp.errors import MetaHPError, MissingDependencyError
 from metahp.integrations._common import ORIGIN_ATTR, NameMap, origin_label, warn_if_cold
+from metahp.kb import KnowledgeBase
 from metahp.space import SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
-    from metahp.kb import KnowledgeBase
     from metahp.study import Study, Trial
 
 __all__ = ["MetaHPSearch", "MissingDependencyError", "RESULT_KEY"]
@@ -106,8 +106,6 @@ class MetaHPSearch(Searcher):  # type: ignore[misc]
     def __setstate__(self, state: dict[str, Any]) -> None:
         kb = state.get("kb")
         if kb is not None:
-            from metahp.kb import KnowledgeBase
-
             kb = KnowledgeBase(kb)
         state.update(kb=kb, _options={**state["_options"], "kb": kb})
         self.__dict__.update(state)

@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from metahp._paths import cache_dir
 from metahp.errors import FetchError
 from metahp.kb._catalogue import PUBLIC_SOURCES, PublicSource, RemoteFile
 from metahp.kb.importers import _sha256 as _file_sha256  # the importers' provenance hash of a file
+from metahp.kb.store import KnowledgeBase
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.kb.bundle import ImportResult
-    from metahp.kb.store import KnowledgeBase
 
 __all__ = ["fetch", "fetchable", "FetchResult", "BASE_URL_ENV"]
 
@@ -146,8 +147,6 @@ def fetch(name: str, to: str | os.PathLike[str] | None = None, *, kb: KnowledgeB
     if base_url is None:
         base_url = os.environ.get(BASE_URL_ENV) or None
     if to is None:
-        from metahp._paths import cache_dir
-
         folder = cache_dir() / "sources" / name
     else:
         folder = Path(to).expanduser()
@@ -175,8 +174,6 @@ def fetch(name: str, to: str | os.PathLike[str] | None = None, *, kb: KnowledgeB
     (folder / "SOURCE.txt").write_text(_source_note(source, base_url), encoding="utf-8")
     if import_:
         if kb is None:
-            from metahp.kb.store import KnowledgeBase
-
             kb = KnowledgeBase()
         result.imported = kb.import_source(name, folder / source.import_path)
     return result

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute
 import pyarrow.parquet as pq
 
+from metahp import __version__
 from metahp.errors import CorruptBundleError, KnowledgeBaseError, MetaHPError, SchemaVersionError
 from metahp.kb.importers import parquet_footer_size
 from metahp.kb.schema import SCHEMA_VERSION
@@ -171,8 +172,6 @@ def write_bundle(kb: KnowledgeBase, path: Path, *, tasks: Any = None, contribute
         for file in sorted(tmp.iterdir()):
             with open(file, "rb") as fh:
                 files[file.name] = _sha256(fh)
-        from metahp import __version__
-
         manifest = {
             "format": BUNDLE_FORMAT, "schema_version": SCHEMA_VERSION, "metahp_version": __version__,
             "created_at": datetime.now(UTC).isoformat(), "tasks": task_table.num_rows, "trials": trials.num_rows,

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from metahp.errors import ImportSourceError
+from metahp.kb.store import _RESERVED
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
 from metahp.types import BROKEN_STATUSES, DIRECTIONS, STATUSES
 
@@ -937,8 +938,6 @@ def load_table(
         raise ImportSourceError(
             f"{what}: column(s) {sorted(overlap)} cannot be both a parameter and a task/meta/objective column"
         )
-    from metahp.kb.store import _RESERVED
-
     reserved = sorted({str(c) for c in params} & _RESERVED)
     if reserved:
         raise ImportSourceError(

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from metahp import __version__
 from metahp._paths import cache_dir
 from metahp.errors import MetaHPError
 from metahp.meta._base import Features, MetaModel
-from metahp.meta._frame import TrainingFrame, encode_column, training_frame
+from metahp.meta._frame import TrainingFrame, _default_space, encode_column, training_frame
 from metahp.meta._neighbours import TaskIndex
 from metahp.space import SearchSpace
 from metahp.types import sign
@@ -156,8 +157,6 @@ def clear_memory_cache() -> None:
 
 def _cache_key(kb_hash: str, name: str, params: dict[str, Any], family: str | None,
                exclude: Iterable[str] | None, space: SearchSpace) -> str:
-    from metahp import __version__
-
     payload = json.dumps({
         "format": CACHE_FORMAT, "version": __version__, "kb": kb_hash, "model": name,
         "params": {k: repr(v) for k, v in sorted(params.items())}, "family": family,
@@ -196,7 +195,7 @@ def fit_meta(
     Raises:
         MetaHPError: Unknown model name.
     """
-    from metahp.meta import META_MODELS
+    from metahp.meta import META_MODELS  # metahp.meta's __init__ imports this module
 
     if isinstance(model, str):
         if model not in META_MODELS:
@@ -210,8 +209,6 @@ def fit_meta(
         raise MetaHPError(f"model must be a name in {sorted(META_MODELS)} or a MetaModel, got {model!r}")
     excluded = sorted(set(exclude or ()))
     if space is None:
-        from metahp.meta._frame import _default_space
-
         space = _default_space(kb, family)
     key = ""
     if use_cache:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from metahp.meta._base import Configs, MetaModel, TaskMeta
+from metahp.meta._base import Configs, Features, MetaModel, TaskMeta
 from metahp.meta._frame import TrainingFrame
 
 __all__ = ["LGBMMetaModel"]
@@ -58,8 +58,6 @@ class LGBMMetaModel(MetaModel):
     def fit(self, frame: TrainingFrame) -> LGBMMetaModel:
         """Fit the ensemble on a training frame and return ``self``."""
         import lightgbm as lgb
-
-        from metahp.meta._base import Features
 
         self._check_frame(frame)
         features = Features(frame)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from metahp.runner import _data
+from metahp.runner._models import checkpoint_path, model_config
 from metahp.runner._spec import Task
+from metahp.task import describe_task
 
 __all__ = ["task_spec", "task_meta_features"]
 
@@ -21,10 +24,6 @@ def _byte_tokens(text: str) -> bytes:
 
 def task_spec(task: Task) -> Any:
     """The :class:`~metahp.task.TaskSpec` of a runner task (name, family, kind, meta-features, space)."""
-    from metahp.runner import _data
-    from metahp.runner._models import checkpoint_path, model_config
-    from metahp.task import describe_task
-
     defaults = task.space.default()
     spec = task.model.with_config(defaults)
     if task.kind == "causal-lm":

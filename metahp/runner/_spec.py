@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from metahp.errors import TrainingError
 from metahp.space import SearchSpace
 
 __all__ = ["ModelSpec", "Task", "ARCHITECTURE_PARAMS", "KINDS"]
@@ -96,8 +97,6 @@ class Task:
     description: str = ""
 
     def __post_init__(self) -> None:
-        from metahp.errors import TrainingError
-
         if self.kind not in KINDS:
             raise TrainingError(f"task {self.name!r}: kind must be one of {sorted(KINDS)}, got {self.kind!r}")
         if self.budget < 1 or self.eval_every < 1:
@@ -123,6 +122,6 @@ class Task:
     @cached_property
     def meta_features(self) -> dict[str, float]:
         """Data, model and budget meta-features with canonical names (computed on first use)."""
-        from metahp.runner._features import task_meta_features
+        from metahp.runner._features import task_meta_features  # it imports this module's Task
 
         return task_meta_features(self)

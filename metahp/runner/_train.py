@@ -25,6 +25,9 @@ from typing import Any
 import numpy as np
 
 from metahp.errors import InvalidConfigError, TrainingError, UnknownTaskError
+from metahp.runner import suite as builtin_tasks
+from metahp.runner._data import encode_classification, lm_data
+from metahp.runner._models import build_model, checkpoint_path, count_parameters
 from metahp.runner._spec import Task
 from metahp.types import STATUSES, TrialPruned
 
@@ -167,9 +170,7 @@ def resolve_task(task: Task | str) -> Task:
     if isinstance(task, Task):
         return task
     if isinstance(task, str):
-        from metahp.runner import suite as tasks
-
-        return tasks.get(task)
+        return builtin_tasks.get(task)
     raise UnknownTaskError(f"a task must be a metahp Task or a built-in task name, got {type(task).__name__}")
 
 
@@ -320,8 +321,6 @@ class _LMBatches:
     def __init__(self, task: Task, seq_len: int, batch_size: int, seed: int, device: Any) -> None:
         import torch
 
-        from metahp.runner._data import lm_data
-
         data = lm_data(task.dataset)
         self.train = torch.from_numpy(data.train.astype(np.int64))
         val = torch.from_numpy(data.val.astype(np.int64))
@@ -358,9 +357,6 @@ class _ClassificationBatches:
 
     def __init__(self, task: Task, seq_len: int, batch_size: int, seed: int, device: Any) -> None:
         import torch
-
-        from metahp.runner._data import encode_classification
-        from metahp.runner._models import checkpoint_path
 
         tokenizer = checkpoint_path(task.model.checkpoint) if task.model.pretrained else None
         self.data = encode_classification(task.dataset, seq_len, tokenizer)
@@ -454,8 +450,6 @@ def _evaluate(model: Any, batches: _LMBatches | _ClassificationBatches, kind: st
 def _train(task: Task, config: dict[str, Any], device: Any, seed: int, budget: int, report: ReportFn | None,
            state: _State, progress: ProgressFn | None = None, compile_model: bool | None = None) -> None:
     import torch
-
-    from metahp.runner._models import build_model, count_parameters
 
     cuda = device.type == "cuda"
     autocast: Callable[[], Any] = (
@@ -613,8 +607,6 @@ def run_trial(
     steps = int(steps)
     dev = _resolve_device(device)
     if task.model.pretrained:
-        from metahp.runner._models import checkpoint_path
-
         checkpoint_path(task.model.checkpoint)  # a missing checkpoint is a setup error, not a failed trial
 
     start = time.perf_counter()
