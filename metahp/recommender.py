@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -242,13 +243,18 @@ class Recommender:
         kb = self._kb()
         excluded = sorted({str(e) for e in (exclude or ())})
         selection = None
-        # One connection for the cheap look-ups: opening the store dominates a warm call.
-        with _session(kb):
+        # A warm call on an unchanged store opens nothing: the store keeps its content hash and
+        # families between connections, and what is read from it is kept per content hash here.
+        # Otherwise one connection serves the cheap look-ups (opening the store dominates a warm call).
+        kb_hash = kb.content_hash() if self.use_cache else None
+        warm = (kb_hash is not None and kb_hash in _TASK_TABLES and not isinstance(task, str)
+                and (space is None or kb_hash in _RECORDED))
+        with nullcontext() if warm else _session(kb):
             target = resolve_task(task, kb)
             families = kb.families()
             if family is not None and family not in families:
                 raise unknown(str(family), sorted(families), what="family")
-            kb_hash = kb.content_hash() if families and self.use_cache else None
+            kb_hash = kb_hash if families else None
             if space is not None:  # the user's names (Trainer's, lr, bs, ...) -> canonical, and back in the answer
                 space, user_names = canonical_space(space, keep=_recorded_names(kb, kb_hash))
             if candidates is not None and user_names:
@@ -276,8 +282,7 @@ class Recommender:
                     space = _fallback_space(wanted_regime)
             if wanted_regime in ("finetune", "lora") and not user_names and target.space is None:
                 space = _with_finetuning_params(space, wanted_regime)
-            meta_of = ({str(n): dict(m) for n, m in zip(tasks_frame["name"], tasks_frame["meta_features"])}
-                       if tasks_frame is not None else {})
+            meta_of = _meta_of(tasks_frame, kb_hash) if tasks_frame is not None else {}
         pool = _encode_candidates(space, candidates) if candidates is not None else None
         if not families:
             return _answer(_fallback(space, target.meta_features, int(k), seed, "the knowledge base is empty", pool,
@@ -832,6 +837,21 @@ def _task_table(kb: KnowledgeBase, kb_hash: str | None) -> pd.DataFrame:
     return table
 
 
+_META_OF: dict[str, dict[str, dict[str, Any]]] = {}  # store content hash -> each task's meta-features
+
+
+def _meta_of(tasks: pd.DataFrame, kb_hash: str | None) -> dict[str, dict[str, Any]]:
+    """Each task's meta-features by name (kept per content hash; read, never changed, by the callers)."""
+    if kb_hash is not None and kb_hash in _META_OF:
+        return _META_OF[kb_hash]
+    table = {str(n): dict(m) for n, m in zip(tasks["name"], tasks["meta_features"])}
+    if kb_hash is not None:
+        while len(_META_OF) >= 4:
+            _META_OF.pop(next(iter(_META_OF)))
+        _META_OF[kb_hash] = table
+    return table
+
+
 def _check_meta_names(meta: Mapping[str, float], tasks: pd.DataFrame | None) -> None:
     """Refuse meta-feature names neither documented nor held by a task of the knowledge base."""
     if all(name in META_FEATURES for name in meta):
@@ -1053,6 +1073,7 @@ def _source_optimum(task: Any, name: str, log: bool) -> float:
     return float(np.mean(np.log10(nums) if log else nums)) if nums else math.nan
 
 
+_HELD: dict[tuple[Any, ...], tuple[str, ...]] = {}  # (store hash, family, features, names) -> features all give
 _CROSS: dict[tuple[Any, ...], Any] = {}  # (store hash, family, features, params) -> fitted CrossScaleModel and runs
 _MIN_RUNS_ACROSS_SCALES = 30
 
@@ -1082,8 +1103,16 @@ def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace
         return None
     fam = families[0]
     names = [n for n, f in zip(selection.names, selection.families) if f == fam]
-    features = [f for f in SCALE_FEATURES if _positive(meta.get(f)) is not None
-                and all(_positive(meta_of[n].get(f)) is not None for n in names)]
+    given = tuple(f for f in SCALE_FEATURES if _positive(meta.get(f)) is not None)
+    held_key = (kb_hash, fam, given, len(names), hash(tuple(names)))
+    held = _HELD.get(held_key) if kb_hash is not None else None
+    if held is None:  # the scale features every one of the family's selected tasks gives
+        held = tuple(f for f in given if all(_positive(meta_of[n].get(f)) is not None for n in names))
+        if kb_hash is not None:
+            while len(_HELD) >= 32:
+                _HELD.pop(next(iter(_HELD)))
+            _HELD[held_key] = held
+    features = list(held)
     fam_space = _family_space(kb, fam, kb_hash)
     params = [n for n in fam_space.names if n in space and not isinstance(space[n], Categorical)]
     if not features or not params:

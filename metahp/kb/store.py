@@ -99,6 +99,30 @@ def _read_head(path: Path) -> bytes:
         os.close(fd)
 
 
+_SETTLED_NS = 2_000_000_000  # how old a store file's times must be before a memo of it is trusted
+
+
+def _stat_signature(path: Path) -> tuple[Any, ...] | None:
+    """Identity, size and times of a store file and its write-ahead log (None: cannot tell)."""
+    sig: list[Any] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = os.stat(file)
+        except FileNotFoundError:
+            sig.append(None)
+            continue
+        except OSError:
+            return None
+        sig.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(sig)
+
+
+def _settled(sig: tuple[Any, ...]) -> bool:
+    """Whether every time in ``sig`` is at least ``_SETTLED_NS`` old."""
+    limit = time.time_ns() - _SETTLED_NS
+    return all(entry is None or max(entry[3], entry[4]) <= limit for entry in sig)
+
+
 def _check_store_path(path: Path, read_only: bool) -> None:
     """Refuse store paths that cannot work, with what to do instead, before any lock or connection."""
     try:
@@ -139,6 +163,41 @@ class _PathLock:
         self._since = 0.0
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con_read_only = False
+        # Small answers (content hash, families) kept between connections while the file is
+        # unchanged: (the files' stat signature when they were read, {key: value}).
+        self._memo: tuple[tuple[Any, ...] | None, dict[str, Any]] = (None, {})
+        self._pending: dict[str, Any] = {}
+
+    def remember(self, key: str, value: Any) -> None:
+        """Keep ``value`` for :meth:`recall` once the outermost hold of this thread ends."""
+        if self._owner is threading.current_thread():
+            self._pending[key] = value
+
+    def recall(self, key: str) -> Any:
+        """A value :meth:`remember` kept, if the store files are unchanged since (else None).
+
+        Only outside a hold: inside one, this thread may have written what the files do not
+        show yet. "Unchanged" is the files' identity, size and times (as git's index trusts a
+        file's stat), and is trusted only where those times were at least
+        ``_SETTLED_NS`` old when the value was kept, so that a write within the file system's
+        timestamp granularity of the reading cannot go unseen.
+        """
+        if self._owner is threading.current_thread():
+            return None
+        sig, values = self._memo
+        if sig is None or key not in values or _stat_signature(self.path) != sig:
+            return None
+        return values[key]
+
+    def _settle(self) -> None:
+        """At the end of an outermost hold, under the file lock: keep what was remembered, or forget."""
+        pending, self._pending = self._pending, {}
+        sig = _stat_signature(self.path)
+        if sig is None or not _settled(sig):
+            self._memo = (None, {})
+            return
+        old_sig, old = self._memo
+        self._memo = (sig, {**old, **pending} if old_sig == sig else pending)
 
     @classmethod
     def for_path(cls, path: Path) -> _PathLock:
@@ -175,6 +234,7 @@ class _PathLock:
                                      f"{_lock_advice()}")
         try:
             self._owner, self._since = me, time.monotonic()
+            self._pending = {}
             locked = self._acquire_file(kb, -1.0 if timeout < 0 else max(0.0, deadline - time.monotonic()))
             try:
                 con = kb._open(write)
@@ -184,6 +244,7 @@ class _PathLock:
                 finally:
                     self._con = None
                     con.close()
+                    self._settle()
             finally:
                 if locked:
                     self._file.release()
@@ -482,6 +543,16 @@ class KnowledgeBase:
             con.close()
             raise
 
+    def _recall(self, key: str) -> Any:
+        """A small answer kept from an earlier connection while the store files are unchanged (None: ask)."""
+        if self.path is None or self._con is not None:
+            return None
+        return _PathLock.for_path(self.path).recall(key)
+
+    def _remember(self, key: str, value: Any) -> None:
+        if self.path is not None and self._con is None:
+            _PathLock.for_path(self.path).remember(key, value)
+
     @contextmanager
     def session(self) -> Iterator[KnowledgeBase]:
         """Hold one connection (and the lock) across several operations.
@@ -761,8 +832,13 @@ class KnowledgeBase:
 
     def families(self) -> list[str]:
         """Names of the task families, sorted."""
+        known = self._recall("families")
+        if known is not None:
+            return list(known)
         with self._connection() as con:
-            return [r[0] for r in con.execute("SELECT DISTINCT family FROM tasks ORDER BY family").fetchall()]
+            names = [r[0] for r in con.execute("SELECT DISTINCT family FROM tasks ORDER BY family").fetchall()]
+            self._remember("families", tuple(names))
+        return names
 
     def parameter_names(self) -> set[str]:
         """Names of every parameter that some task's stored space holds."""
@@ -1031,11 +1107,16 @@ class KnowledgeBase:
 
         It is computed from the rows' content hashes (so equal contents give equal
         fingerprints across stores) and kept in the store until the next write, so asking
-        again is one small query.
+        again is one small query, and asking again while the file is unchanged (no write from any
+        process since) opens nothing.
         """
+        known = self._recall("content_hash")
+        if known is not None:
+            return str(known)
         with self._connection(write=not self.read_only) as con:
             cached = con.execute("SELECT value FROM metahp_meta WHERE key = 'content_hash'").fetchall()
             if cached:
+                self._remember("content_hash", str(cached[0][0]))
                 return str(cached[0][0])
             # Everything that changes what a meta-model learns: each task's name, family, kind,
             # objective, direction, meta-features and space, and each trial's own content hash.
@@ -1048,6 +1129,7 @@ class KnowledgeBase:
             if not self.read_only:
                 con.execute("INSERT INTO metahp_meta VALUES ('content_hash', ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [value])
+            self._remember("content_hash", value)
         return value
 
     def stats(self) -> dict[str, Any]:
