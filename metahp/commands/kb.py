@@ -31,7 +31,7 @@ sources:
 examples:
   metahp kb import steplaw ../shared/external/steplaw/dense_lr_bs_loss.csv
   metahp kb import table runs.csv --family my-llms --task-cols dataset,model \\
-      --param-cols lr,bs --objective val_loss --direction minimize --rename lr=learning_rate,bs=batch_size
+      --param-cols lr,bs --objective val_loss --direction minimize
 """
 
 
@@ -132,6 +132,8 @@ def _import(args: argparse.Namespace) -> int:
             options["param_cols"] = []  # an empty --param-cols: the importer says what it needs
         if args.rename:
             options["rename"] = _pairs(args.rename)
+        if args.source == "table" and args.no_aliases:
+            options["aliases"] = False
         result = kb.import_source(args.source, args.path, **options)
     print(f"added {result.added_tasks} tasks and {result.added_trials} trials "
           f"({result.duplicate_trials} already present) to {kb.path or ':memory:'}")
@@ -247,6 +249,9 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--direction", choices=["minimize", "maximize"], help="(table) objective direction")
     imp.add_argument("--meta-cols", help="(table) comma-separated meta-feature columns (constant per task)")
     imp.add_argument("--rename", help="(table) old=new,... column renames applied first (map to canonical names)")
+    imp.add_argument("--no-aliases", action="store_true",
+                     help="(table) keep parameter columns named by a known alias (lr, bs, wd, ...) as they are; by "
+                          "default they take the canonical name (learning_rate, batch_size, weight_decay, ...)")
     imp.set_defaults(func=_import)
 
     exp = sub.add_parser("export", help="write a Parquet bundle others can import")

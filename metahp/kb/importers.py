@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metahp.aliases import canonical_name
 from metahp.errors import ImportSourceError
 from metahp.kb.store import _RESERVED
 from metahp.space import Categorical, Float, Int, Param, SearchSpace
@@ -857,12 +858,17 @@ def load_table(
     kind: str = "table",
     metric_cols: Sequence[str] | None = None,
     max_rows: int | None = None,
+    aliases: bool = True,
 ) -> list[ImportedTask]:
     """Import any results table (CSV, TSV or Parquet) with one row per trial.
 
     ``rename`` is applied first (map your columns to canonical names such as
     ``learning_rate`` this way); the other arguments may name a column by its old or its
-    new name. Parameter types are
+    new name. Then parameter columns that other tools' names for a canonical parameter
+    (:mod:`metahp.aliases`: ``lr``, ``bs``, ``wd``, ``per_device_train_batch_size``, ...) take
+    the canonical name, so that the trials transfer to and from tasks that use it; a
+    parameter whose canonical name another column already has keeps its own. The renames
+    are recorded in each task's provenance (``aliases``). Parameter types are
     inferred: numbers become ``Int`` (all integral) or ``Float``, on a log scale when all
     are positive and span more than a factor 100; strings and booleans become
     ``Categorical``. The columns ``status``, ``fidelity``, ``cost``, ``seed``, ``device``,
@@ -881,6 +887,8 @@ def load_table(
         metric_cols: Further numeric columns kept in each trial's ``metrics`` dict.
         max_rows: Refuse tables of more rows (default :data:`MAX_TABLE_ROWS`); checked on a
             Parquet file's metadata before it is read.
+        aliases: Give parameter columns named by a known alias their canonical name (False:
+            keep every name as the table, after ``rename``, has it).
 
     Returns:
         One :class:`ImportedTask` per distinct value of ``task_cols``, named
@@ -933,6 +941,17 @@ def load_table(
     if not params:
         raise ImportSourceError(f"{what}: param_cols must name at least one hyperparameter column")
     _require_columns(frame, [*task_list, *params, objective, *metas, *metrics], what)
+    by_alias: dict[str, str] = {}
+    if aliases:  # lr -> learning_rate, ... where the canonical name is not a column already
+        taken = {str(c) for c in frame.columns}
+        for column in params:
+            target = canonical_name(str(column))
+            if target != column and target not in taken:
+                by_alias[str(column)] = target
+                taken.add(target)
+        if by_alias:
+            frame = frame.rename(columns=by_alias)
+            params = [by_alias.get(str(c), c) for c in params]
     overlap = set(params) & ({objective} | set(task_list) | set(metas))
     if overlap:
         raise ImportSourceError(
@@ -982,11 +1001,17 @@ def load_table(
     for name in params:
         absent = frame[name].isna().to_numpy()
         if absent.any():
-            raise ImportSourceError(f"{what}: parameter {name!r} is missing in rows {_rows(frame.index[absent])}")
+            column = next((old for old, new in by_alias.items() if new == name), None)
+            label = f"{column!r}" if column is not None else repr(name)
+            stored = f" (stored as {name!r})" if column is not None else ""
+            raise ImportSourceError(
+                f"{what}: parameter {label} is missing in rows {_rows(frame.index[absent])}{stored}")
     space = _build_space(frame, params)
     _check_fits(space, frame, what)
     extra = ["objective", *[c for c in _OPTIONAL_TRIAL_COLUMNS if c in frame.columns and c not in params]]
     provenance = _provenance("table", files, objective_column=objective) if files else {"source": "table"}
+    if by_alias:
+        provenance["aliases"] = dict(by_alias)
 
     groups: list[tuple[str, pd.DataFrame]]
     if task_list:

@@ -1195,7 +1195,7 @@ class KnowledgeBase:
                 ``hpobench-mlp``, ``fcnet``, ``svm``, ``table``).
             path: The file or folder to read.
             **options: The importer's options (for ``table``: ``family``, ``task_cols``,
-                ``param_cols``, ``objective``, ``direction``, ``meta_cols``, ``rename``).
+                ``param_cols``, ``objective``, ``direction``, ``meta_cols``, ``rename``, ``aliases``).
         """
         from metahp.errors import ImportSourceError, MetaHPError
         from metahp.kb.bundle import ImportResult

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from metahp.errors import ImportSourceError
+from metahp.kb import KnowledgeBase
 from metahp.kb.importers import IMPORTERS, ImportedTask, load_table
-from metahp.space import Categorical, Float, Int
+from metahp.space import Categorical, Float, Int, SearchSpace
 
 EXTERNAL = Path(os.environ.get("METAHP_EXTERNAL", Path(__file__).resolve().parents[2].parent / "shared" / "external"))
 
@@ -149,6 +150,29 @@ def test_grid_task_filter(external: Path) -> None:
 # ---------------------------------------------------------------------------------------- table
 
 
+def test_table_aliases_take_canonical_names(tmp_path: Path) -> None:
+    table = _results_table()
+    tasks = load_table(table, family="f", task_cols="dataset", param_cols=["lr", "bs", "wd", "opt"], objective="loss")
+    assert tasks[0].space.names == ["learning_rate", "batch_size", "weight_decay", "opt"]
+    assert tasks[0].provenance["aliases"] == {"lr": "learning_rate", "bs": "batch_size", "wd": "weight_decay"}
+    np.testing.assert_allclose(sorted(pd.concat([t.trials for t in tasks])["learning_rate"]), sorted(table["lr"]))
+    kept = load_table(table, family="f", task_cols="dataset", param_cols=["lr", "wd"], objective="loss",
+                      aliases=False)
+    assert kept[0].space.names == ["lr", "wd"] and "aliases" not in kept[0].provenance
+    # A canonical name the table already has: the alias keeps its own name rather than clash.
+    both = table.assign(learning_rate=table["lr"] * 2)
+    tasks = load_table(both, family="f", task_cols="dataset", param_cols=["learning_rate", "lr"], objective="loss")
+    assert tasks[0].space.names == ["learning_rate", "lr"]
+    # Through the store: a sweep table in other names transfers with a task in canonical names.
+    kb = KnowledgeBase(tmp_path / "kb.duckdb")
+    kb.add_task("mine", family="mine", kind="causal-lm", objective_name="loss",
+                space=SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True)]), meta_features={"data_rows": 1.0})
+    table.to_csv(tmp_path / "sweep.csv", index=False)
+    kb.import_source("table", tmp_path / "sweep.csv", family="sweep", task_cols="dataset", param_cols=["lr", "bs"],
+                     objective="loss")
+    assert {"learning_rate", "batch_size"} <= kb.parameter_names() and "lr" not in kb.parameter_names()
+
+
 def _results_table() -> pd.DataFrame:
     rng = np.random.default_rng(1)
     n = 24
@@ -179,10 +203,11 @@ def test_table_round_trip(tmp_path: Path, suffix: str) -> None:
                        meta_cols=["rows"], rename={"lr": "learning_rate", "bs": "batch_size"}, kind="finetune")
     assert [t.name for t in tasks] == ["mine/alpha", "mine/beta"]
     space = tasks[0].space
-    assert space.names == ["learning_rate", "batch_size", "wd", "opt", "nesterov"]
+    assert space.names == ["learning_rate", "batch_size", "weight_decay", "opt", "nesterov"]  # wd: an alias
     assert isinstance(space["learning_rate"], Float) and space["learning_rate"].log
     assert isinstance(space["batch_size"], Int) and not space["batch_size"].log  # 64 / 8 < 100
-    assert isinstance(space["wd"], Float) and not space["wd"].log
+    assert isinstance(space["weight_decay"], Float) and not space["weight_decay"].log
+    assert tasks[0].provenance["aliases"] == {"wd": "weight_decay"}
     assert space["opt"] == Categorical("opt", ("adamw", "sgd"))
     assert space["nesterov"] == Categorical("nesterov", (False, True))
     assert tasks[0].meta_features == {"rows": 1000.0} and tasks[1].meta_features == {"rows": 2000.0}
@@ -191,6 +216,7 @@ def test_table_round_trip(tmp_path: Path, suffix: str) -> None:
     original = table.sort_values("loss").reset_index(drop=True)
     np.testing.assert_allclose(back["objective"], original["loss"])
     np.testing.assert_allclose(back["learning_rate"], original["lr"])
+    np.testing.assert_allclose(back["weight_decay"], original["wd"])
     assert back["batch_size"].tolist() == original["bs"].tolist()
     assert back["opt"].tolist() == original["opt"].tolist()
     assert [bool(v) for v in back["nesterov"]] == original["nesterov"].tolist()
