@@ -1001,15 +1001,16 @@ def load_table(
     for name in params:
         absent = frame[name].isna().to_numpy()
         if absent.any():
-            column = next((old for old, new in by_alias.items() if new == name), None)
-            label = f"{column!r}" if column is not None else repr(name)
-            stored = f" (stored as {name!r})" if column is not None else ""
+            given = next((old for old, new in by_alias.items() if new == name), None)
+            label = repr(given) if given is not None else repr(name)
+            stored = f" (stored as {name!r})" if given is not None else ""
             raise ImportSourceError(
                 f"{what}: parameter {label} is missing in rows {_rows(frame.index[absent])}{stored}")
     space = _build_space(frame, params)
     _check_fits(space, frame, what)
     extra = ["objective", *[c for c in _OPTIONAL_TRIAL_COLUMNS if c in frame.columns and c not in params]]
-    provenance = _provenance("table", files, objective_column=objective) if files else {"source": "table"}
+    provenance: dict[str, Any] = (_provenance("table", files, objective_column=objective) if files
+                                  else {"source": "table"})
     if by_alias:
         provenance["aliases"] = dict(by_alias)
 
