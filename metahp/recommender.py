@@ -96,7 +96,9 @@ class Recommendation:
             NaN for literature defaults).
         std: Predictive standard deviation of the score.
         predicted_objective: Predicted raw objective in the source tasks' own direction,
-            read from the nearest tasks' objective quantiles at the predicted score
+            read from the nearest tasks' objective quantiles at the predicted score, or, where
+            the answer comes from a model across scales (``score`` NaN), that model's prediction
+            at the target's scale
             (``None`` when the knowledge base cannot say).
         objective_name: The objective ``predicted_objective`` refers to.
         neighbours: The nearest source tasks, nearest first.
@@ -325,6 +327,13 @@ class Recommender:
         notes = list(pick.warnings) if pick is not None else []
         for note in notes:
             warnings.warn(note, stacklevel=2)
+        if (pick is not None and pick.across is not None and pool is None
+                and _ranking_is_farther(selection, pick.across.distance, set(fit_exclude))):
+            # The runs across scales are the nearest evidence: the hedges come from them too, not
+            # from farther tasks that rank configurations of another scale.
+            recs = _across_portfolio(pick, pick.across, space, target.meta_features, int(k), self.min_distance,
+                                     wanted_regime)
+            return _answer([_replace(r, sources=about, warnings=tuple(notes)) for r in recs], user_names)
         recs = self._portfolio(fitted, space, target.meta_features, int(k), seed, pool, pick=pick)
         return _answer([_replace(r, sources=about, warnings=tuple(notes)) for r in recs], user_names)
 
@@ -1006,6 +1015,29 @@ class _ScalePick:
     rationale: str
     std_factor: float = 1.0
     warnings: tuple[str, ...] = ()
+    across: _Across | None = None  # the model across scales the pick came from, if it did
+
+
+@dataclass
+class _Across:
+    """A family's model across scales at the target's scale: what a portfolio from it needs."""
+
+    family: str
+    distance: float  # the family's nearest selected task, in the selection's meta-feature distance
+    model: Any  # metahp.meta.CrossScaleModel
+    at: dict[str, float]  # the target's scale features
+    configs: dict[str, np.ndarray]  # every run's parameters, on each parameter's scale
+    logs: dict[str, bool]
+    predicted: np.ndarray  # every run's predicted objective at the target's scale
+    tasks: np.ndarray  # each run's task
+    objectives: np.ndarray  # what each run measured, at its own scale
+    objective_name: str
+    distances: dict[str, float]  # the family's selected tasks' distances to the target
+
+    def predict(self, values: Mapping[str, float]) -> float:
+        """The predicted objective of raw parameter ``values`` at the target's scale."""
+        config = {n: np.array([math.log10(values[n]) if self.logs[n] else float(values[n])]) for n in self.configs}
+        return float(self.model.predict({f: np.array([v]) for f, v in self.at.items()}, config)[0])
 
 
 def _scale_pick(fitted: FittedMeta, space: SearchSpace, meta: Mapping[str, float],
@@ -1129,15 +1161,24 @@ def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace
         run_meta = {f: np.array([float(meta_of[t][f]) for t in trials["task"]]) for f in features}
         model = CrossScaleModel().fit(run_meta, configs, trials["objective"].to_numpy(dtype=float))
         ranges = {f: (float(v.min()), float(v.max())) for f, v in run_meta.items()}
-        hit = (model, configs, logs, ranges, len(trials))
+        table = _task_table(kb, kb_hash)
+        named = table.loc[table["family"] == fam, "objective_name"]
+        runs = (trials["task"].astype(str).to_numpy(), trials["objective"].to_numpy(dtype=float),
+                str(named.iloc[0]) if len(named) else "objective")
+        hit = (model, configs, logs, ranges, len(trials), runs)
         if kb_hash is not None:
             while len(_CROSS) >= 8:
                 _CROSS.pop(next(iter(_CROSS)))
             _CROSS[key] = hit
-    model, configs, logs, ranges, n_runs = hit
+    model, configs, logs, ranges, n_runs, runs = hit
     n_configs = len(next(iter(configs.values())))
     at_target = {f: np.full(n_configs, float(meta[f])) for f in features}
     predicted = model.predict(at_target, configs)
+    across = _Across(family=fam, distance=nearest[fam], model=model, at={f: float(meta[f]) for f in features},
+                     configs=configs, logs=logs, predicted=predicted, tasks=runs[0], objectives=runs[1],
+                     objective_name=runs[2],
+                     distances={str(n): float(d) for n, d, f in zip(selection.names, selection.distances,
+                                                                      selection.families) if f == fam})
     top = np.argsort(predicted, kind="stable")[:3]
     values = {}
     for name in params:
@@ -1153,10 +1194,81 @@ def _cross_scale_pick(kb: KnowledgeBase, kb_hash: str | None, space: SearchSpace
     return _ScalePick(values=values, rationale=(
         f"a model across scales of {fam}'s {n_runs} runs (one per task; objective on log {', '.join(features)} and "
         f"the configuration): the mean of the three recorded configurations it predicts best at this scale"),
-        warnings=tuple(notes))
+        warnings=tuple(notes), across=across)
 
 
 _FAMILY_SPACES: dict[tuple[str, str], SearchSpace] = {}
+
+
+def _ranking_is_farther(selection: Any, distance: float, excluded: set[str]) -> bool:
+    """Whether every selected task that ranks configurations itself is farther than ``distance``."""
+    from metahp.meta import MIN_TRIALS_TO_RANK
+
+    ranking = [float(d) for n, d, c in zip(selection.names, selection.distances, selection.n_trials)
+               if c >= MIN_TRIALS_TO_RANK and str(n) not in excluded]
+    return not ranking or min(ranking) > distance
+
+
+def _across_portfolio(pick: _ScalePick, across: _Across, space: SearchSpace, meta: Mapping[str, float], k: int,
+                      min_distance: float, regime: str | None) -> list[Recommendation]:
+    """The pick, then the recorded runs the model across scales predicts best at the target's scale.
+
+    Each hedge is a configuration one of the family's runs trained with, in the order of its
+    predicted objective at the target's scale, skipping those closer than ``min_distance``
+    (RMS in the unit cube of the modelled parameters) to one already taken. Parameters the
+    family does not record keep the literature defaults.
+    """
+    from metahp.meta import short_count
+
+    defaults = literature_defaults(space, meta, regime)
+    base = {name: value for name, (value, _) in defaults.items()}
+    filled = {name: how for name, (_, how) in defaults.items()}
+    params = [n for n in across.configs if n in space]
+    for name in params:
+        filled.pop(name, None)
+
+    def config_of(values: Mapping[str, float]) -> dict[str, Any]:
+        cfg = dict(base)
+        for name in params:
+            cfg[name] = _into(space[name], values[name])
+        return space.validate(cfg)
+
+    def unit_of(cfg: Mapping[str, Any]) -> np.ndarray:
+        return np.array([space[n].to_unit(cfg[n]) for n in params])
+
+    first = config_of({n: float(pick.values[n]) if n in pick.values else float(base[n]) for n in params})
+    picks = [first]
+    units = [unit_of(first)]
+    reasons = [pick.rationale]
+    predicted = [across.predict({n: first[n] for n in params})]
+    order = np.argsort(across.predicted, kind="stable")
+    scale = ", ".join(f"{short_count(v)} {f}" for f, v in across.at.items())
+    for rank, i in enumerate(order, start=1):
+        if len(picks) >= k:
+            break
+        raw = {n: float(10 ** across.configs[n][i]) if across.logs[n] else float(across.configs[n][i]) for n in params}
+        cfg = config_of(raw)
+        u = unit_of(cfg)
+        if min(float(np.sqrt(((u - v) ** 2).mean())) for v in units) < min_distance:
+            continue
+        task = str(across.tasks[i])
+        picks.append(cfg)
+        units.append(u)
+        predicted.append(float(across.predicted[i]))
+        reasons.append(f"hedge: the configuration of {task} (it measured {across.objectives[i]:.4g} at its own "
+                       f"scale), predicted {rank}. best of the {len(order)} runs at {scale}")
+    near = sorted(across.distances.items(), key=lambda item: (item[1], item[0]))[:3]
+    best_run = {str(t): int(j) for j, t in reversed(list(enumerate(across.tasks)))}
+    neighbours = tuple(
+        Neighbour(task=name, distance=d,
+                  best_config={n: (float(10 ** across.configs[n][best_run[name]]) if across.logs[n]
+                                   else float(across.configs[n][best_run[name]])) for n in params},
+                  best_value=float(across.objectives[best_run[name]]), objective_name=across.objective_name)
+        for name, d in near if name in best_run)
+    return [Recommendation(config=cfg, score=math.nan, std=math.nan, predicted_objective=p,
+                           objective_name=across.objective_name, neighbours=neighbours, filled=dict(filled),
+                           rationale=why)
+            for cfg, p, why in zip(picks, predicted, reasons)]
 
 
 def _family_space(kb: KnowledgeBase, family: str, kb_hash: str | None) -> SearchSpace:

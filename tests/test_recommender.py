@@ -363,3 +363,36 @@ def test_a_family_of_one_run_per_task_answers_through_a_model_across_scales():
     assert small.rationale.startswith("a model across scales of one's 150 runs")
     assert small.config["learning_rate"] / large.config["learning_rate"] > 30  # the law says 164; Step Law's 11
     assert small.config["learning_rate"] == pytest.approx(3e-3 * 0.2**-1.5, rel=1.0)
+
+
+def test_hedges_come_from_the_runs_across_scales_when_they_are_the_nearest_evidence():
+    """A family of one run per task near the question, and a far toy family that ranks its own runs:
+    every configuration of the answer, and its neighbours, come from the near family's runs."""
+    kb = metahp.KnowledgeBase(":memory:")
+    space = SearchSpace([Float("learning_rate", 1e-5, 1e-1, log=True), Int("batch_size", 8, 1024, log=True)])
+    rng = np.random.default_rng(1)
+    recorded = set()
+    for i in range(150):
+        n, lr, bs = 10 ** rng.uniform(7, 9), 10 ** rng.uniform(-5, -1), int(2 ** rng.integers(4, 10))
+        best = 3e-3 * (n / 1e8) ** -0.5
+        kb.add_task(f"one/{i}", family="one", kind="pretrain", space=space, objective_name="valid_loss",
+                    meta_features={"model_params_nonembedding": n, "budget_tokens": 20 * n})
+        kb.add_trials(f"one/{i}", [{"learning_rate": lr, "batch_size": bs,
+                                    "objective": 20 * n**-0.1 + np.log10(lr / best) ** 2}])
+        recorded.add((round(lr, 12), bs))
+    for t in range(4):  # tiny models, far from the question, whose own sweeps rank configurations
+        name = f"toy/{t}"
+        kb.add_task(name, family="toy", kind="pretrain", space=space, objective_name="valid_loss",
+                    meta_features={"model_params_nonembedding": 2e4 * (t + 1), "budget_tokens": 1e6})
+        kb.add_trials(name, [{"learning_rate": float(lr), "batch_size": int(bs), "objective": abs(np.log10(lr) + 1.5)}
+                             for lr in np.geomspace(1e-4, 1e-1, 6) for bs in (8, 16)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recs = recommend({"model_params_nonembedding": 3e8, "budget_tokens": 6e9}, k=4, kb=kb)
+    assert recs[0].rationale.startswith("a model across scales of one's 150 runs")
+    assert all(r.rationale.startswith("hedge: the configuration of one/") for r in recs[1:])
+    assert all((round(r.config["learning_rate"], 12), r.config["batch_size"]) in recorded for r in recs[1:])
+    assert all(r.config["learning_rate"] < 3e-2 for r in recs)  # the toy family's optimum is 3.2e-2
+    assert all(n.task.startswith("one/") for n in recs[0].neighbours)
+    assert all(r.predicted_objective is not None and math.isfinite(r.predicted_objective) for r in recs)
+    assert recs[0].objective_name == "valid_loss"

@@ -157,7 +157,9 @@ def _print_table(recs: list[Any]) -> None:
         print(f"{i}. {r.rationale}")
     first = recs[0]
     if first.objective_name and first.predicted_objective is not None:
-        print(f"\npredicted: {first.objective_name}, read from the nearest tasks' results at the predicted score")
+        how = ("predicted at this scale by the model across scales" if math.isnan(first.score)
+               else "read from the nearest tasks' results at the predicted score")
+        print(f"\npredicted: {first.objective_name}, {how}")
     if first.neighbours:
         print("\nnearest source tasks (meta-feature distance, best configuration, best value):")
         for n in first.neighbours:
