@@ -233,12 +233,23 @@ def speed(kb) -> dict:
                     t = time.perf_counter()
                     ask(store, question, k=5)
                     warm.append(time.perf_counter() - t)
+                # Other questions on the same fitted meta-model: nothing of the first question is reused.
+                rng = np.random.default_rng(0)
+                other = []
+                for _ in range(5):
+                    params = float(10 ** rng.uniform(7.5, 9.5))
+                    tokens = float(20 * params * 10 ** rng.uniform(-0.5, 1))
+                    asked = {"model_params_nonembedding": params, "budget_tokens": tokens, "model_seq_len": 2048}
+                    t = time.perf_counter()
+                    ask(store, asked, k=5)
+                    other.append(time.perf_counter() - t)
             finally:
                 if old is None:
                     os.environ.pop("METAHP_HOME", None)
                 else:
                     os.environ["METAHP_HOME"] = old
-        out[label] = {"tasks": len(store.tasks()), "first": first, "warm": float(np.median(warm))}
+        out[label] = {"tasks": len(store.tasks()), "first": first, "warm": float(np.median(warm)),
+                      "warm_other": float(np.median(other))}
     out["load"] = os.getloadavg()[0]
     return out
 
@@ -267,7 +278,7 @@ def main() -> int:
 
 def write(r: dict, args: argparse.Namespace, built: float, total: float) -> None:
     sl, sc, lo, ft, cs, sp = (r[k] for k in ("steplaw", "scale", "lora", "finetuning", "cross_scale", "speed"))
-    ours = sp["store of this benchmark"]
+    ours = sp["default store (as installed here)"]
     assert isinstance(ours, dict)
     rows = [
         ("Step Law asked by a user (17 tasks, N, D, seq len only; leave one out)",
@@ -289,10 +300,12 @@ def write(r: dict, args: argparse.Namespace, built: float, total: float) -> None
          else "below median"),
         (f"Cross-scale model on scan-bench ({cs['runs']} runs, 5-fold by configuration)",
          f"within-compute-bin Spearman {cs['rho']:.3f} (scale alone {cs['rho_scale']:.3f})", "reported", ""),
-        (f"Speed, {ours['tasks']} tasks: recommend from meta-features",
-         f"warm {1000 * ours['warm']:.0f} ms, first {ours['first']:.1f} s (load average {sp['load']:.0f} on 2 cores)",
+        (f"Speed, default store ({ours['tasks']} tasks): recommend from meta-features",
+         f"warm {1000 * ours['warm']:.0f} ms (other questions {1000 * ours['warm_other']:.0f} ms), first "
+         f"{ours['first']:.1f} s (load average {sp['load']:.0f} on 2 cores)",
          "<= 100 ms warm, <= 10 s first",
-         f"warm {'yes' if ours['warm'] <= 0.1 else 'no'}, first {'yes' if ours['first'] <= 10 else 'no'}"),
+         f"warm {'yes' if max(ours['warm'], ours['warm_other']) <= 0.1 else 'no'}, "
+         f"first {'yes' if ours['first'] <= 10 else 'no'}"),
     ]
     table = ["| question | measured | target | holds |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
@@ -313,7 +326,8 @@ def write(r: dict, args: argparse.Namespace, built: float, total: float) -> None
         f"- OPDA left out: {ft['opda_left_out']}; warnings: {ft['opda_left_notes']}.",
         f"- Cross-scale Spearman per compute bin: {', '.join(f'{x:.2f}' for x in cs['rho_bins'])}; "
         f"over all runs {cs['overall']:.3f}.",
-        *[f"- Speed on the {k} ({v['tasks']} tasks): warm {1000 * v['warm']:.0f} ms (median of 5), first call with a "
+        *[f"- Speed on the {k} ({v['tasks']} tasks): warm {1000 * v['warm']:.0f} ms (median of 5 calls of the same "
+          f"question), {1000 * v['warm_other']:.0f} ms (median of 5 other questions), first call with a "
           f"cold cache {v['first']:.1f} s." for k, v in sp.items() if k != "load"],
         "",
         "Timings come from a machine shared with other work; they are not comparable with a quiet machine.",
