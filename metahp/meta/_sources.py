@@ -14,6 +14,7 @@ sources (one decade where they do not spread); the root mean square of the diffe
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,7 +165,14 @@ def _parse(tasks: pd.DataFrame, key: str | None) -> list[_Row]:
 
 
 def meta_distances(target: Mapping[str, float], metas: list[dict[str, float]]) -> np.ndarray:
-    """Distance from ``target`` to each of ``metas`` over the meta-features both know (``inf``: none shared)."""
+    """Distance from ``target`` to each of ``metas`` over the target's meta-features (``inf``: none shared).
+
+    Each meta-feature is ``log10``-scaled where positive and standardised over ``metas``. A
+    meta-feature the target gives and a source lacks (a model whose size is unknown) counts as
+    the root-mean-square distance of the sources that do give it: unknown is a typical source,
+    not a match, so a source that shares only ``model_pretrained`` is not the nearest of a
+    question that also gives the model's size.
+    """
     if not metas:
         return np.zeros(0)
     names = sorted({k for m in metas for k in m if k in target})
@@ -179,7 +187,13 @@ def meta_distances(target: Mapping[str, float], metas: list[dict[str, float]]) -
     with np.errstate(invalid="ignore"):
         spread = np.nanstd(table, axis=0)
     spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
-    return masked_rms((table - goal[None, :]) / spread)
+    z = (table - goal[None, :]) / spread
+    shared = np.isfinite(z).any(axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column no source gives finitely
+        typical = np.sqrt(np.nanmean(z**2, axis=0))
+    z = np.where(np.isfinite(z), z, typical[None, :])
+    return np.where(shared, masked_rms(z), np.inf)
 
 
 def _floats(meta: Any) -> dict[str, float]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from metahp.meta import select_sources
+from metahp.meta import meta_distances, select_sources
 
 
 def _tasks() -> pd.DataFrame:
@@ -45,3 +46,16 @@ def test_the_regime_is_read_from_model_pretrained_and_a_lora_rank():
 def test_excluded_tasks_are_never_selected():
     sel = select_sources(_tasks(), {"model_params": 1e8}, regime="pretrain", exclude=["pre/a"])
     assert "pre/a" not in sel.names
+
+
+def test_a_source_of_unknown_size_is_not_the_nearest_of_a_question_that_gives_one():
+    """Only model_pretrained shared is not a match: the missing size counts as a typical source's distance."""
+    target = {"model_params": 7e9, "model_pretrained": 1.0}
+    metas = [{"model_pretrained": 1.0},  # a model whose size the source does not say
+             {"model_params": 8e9, "model_pretrained": 1.0},
+             {"model_params": 7e11, "model_pretrained": 1.0},
+             {"model_params": 1e9, "model_pretrained": 1.0}]
+    d = meta_distances(target, metas)
+    assert int(np.argmin(d)) == 1
+    assert d[1] < d[0] < d[2]  # unknown sits between the near and the far known sizes
+    assert np.isinf(meta_distances({"data_rows": 1e3}, metas)).all()  # nothing shared at all
