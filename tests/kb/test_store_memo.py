@@ -28,6 +28,15 @@ def _filled(path: Path, n_tasks: int = 6) -> KnowledgeBase:
     return kb
 
 
+@pytest.fixture
+def settled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[KnowledgeBase, str]:
+    """A filled store whose memo is trusted at once (no settling time), and its content hash, kept."""
+    monkeypatch.setattr(store_module, "_SETTLED_NS", 0)
+    kb = _filled(tmp_path / "kb.duckdb")
+    kb.content_hash()  # computed and stored: the write makes this connection's reading untrusted
+    return kb, kb.content_hash()  # read from the stored row: kept
+
+
 class _Opens:
     """Counts ``duckdb.connect`` calls of the store module."""
 
@@ -57,11 +66,8 @@ def test_an_unchanged_store_answers_hash_and_families_without_opening(tmp_path: 
     assert opens.n == 0
 
 
-def test_a_write_from_this_process_is_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "_SETTLED_NS", 0)
-    kb = _filled(tmp_path / "kb.duckdb")
-    kb.content_hash()
-    before = kb.content_hash()
+def test_a_write_from_this_process_is_seen(tmp_path: Path, settled: tuple[KnowledgeBase, str]) -> None:
+    kb, before = settled
     other = KnowledgeBase(tmp_path / "kb.duckdb")
     other.add_task("new", family="other", kind="causal-lm", space=SPACE, objective_name="val_loss",
                    meta_features={"model_params": 1e9})
@@ -70,12 +76,9 @@ def test_a_write_from_this_process_is_seen(tmp_path: Path, monkeypatch: pytest.M
     assert kb.families() == ["fam", "other"]
 
 
-def test_a_write_from_another_process_is_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "_SETTLED_NS", 0)
-    path = tmp_path / "kb.duckdb"
-    kb = _filled(path)
-    kb.content_hash()
-    before, families = kb.content_hash(), kb.families()
+def test_a_write_from_another_process_is_seen(tmp_path: Path, settled: tuple[KnowledgeBase, str]) -> None:
+    kb, before = settled
+    path, families = tmp_path / "kb.duckdb", kb.families()
     script = (
         "import sys\n"
         "from metahp import Float, KnowledgeBase, SearchSpace\n"
@@ -103,12 +106,9 @@ def test_a_store_written_just_now_is_not_trusted(tmp_path: Path, monkeypatch: py
     assert opens.n == 2
 
 
-def test_inside_a_session_the_store_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inside_a_session_the_store_is_asked(settled: tuple[KnowledgeBase, str]) -> None:
     """A session may hold this thread's own writes the files do not show yet."""
-    monkeypatch.setattr(store_module, "_SETTLED_NS", 0)
-    kb = _filled(tmp_path / "kb.duckdb")
-    kb.content_hash()
-    before = kb.content_hash()
+    kb, before = settled
     with kb.session():
         kb.add_task("late", family="fam", kind="causal-lm", space=SPACE, objective_name="val_loss",
                     meta_features={"model_params": 1e7})
