@@ -3,11 +3,13 @@
 A :class:`Study` proposes configurations one at a time (:meth:`Study.ask`) and learns from
 what you report (:meth:`Study.tell`). Without a knowledge base it is a plain GP-BO: five
 scrambled-Sobol points, then a BoTorch GP with LogEI. With one, the first trials are the
-recommender's portfolio for the task, and afterwards a :class:`TransferStrategy` proposes:
-by default :class:`PriorTransfer`, whose GP takes the meta-model's prediction as prior mean,
-shrunk towards zero as far as the target's own trials contradict it and a GP on those trials
-alone ranks them better (:func:`metahp.bo.prior_weight`, :func:`metahp.bo.ranking_trust`);
-or :class:`RGPETransfer` (``transfer="rgpe"``); or any strategy an experiment passes in.
+recommender's portfolio for the task (part of it space-filling points where the sources rank
+configurations unalike; a cold design's where the first trials refute it), and afterwards a
+:class:`TransferStrategy` proposes: by default :class:`PriorTransfer`, whose GP takes the
+meta-model's prediction as prior mean, shrunk towards zero as far as the target's own trials
+contradict it and a GP on those trials alone ranks them better
+(:func:`metahp.bo.prior_weight`, :func:`metahp.bo.ranking_trust`); or :class:`RGPETransfer`
+(``transfer="rgpe"``); or any strategy an experiment passes in.
 
 Example:
     >>> from metahp import SearchSpace, Float, Study

@@ -23,6 +23,7 @@ from metahp.bo import Prior
 from metahp.errors import InvalidSpaceError, MetaHPError
 from metahp.space import SearchSpace
 from metahp.study import _run
+from metahp.study._design import COLD_DESIGN
 from metahp.study._pool import CandidatePool
 from metahp.study._propose import Proposer
 from metahp.study._pruner import Pruner, SuccessiveHalvingPruner
@@ -60,7 +61,9 @@ class Study:
         name: Persist the study in ``kb`` as task ``study/<name>``; an existing name resumes it.
         n_initial: Trials before the model: portfolio size when warm (default 3; up to twice
             that while the finished trials show fewer distinct values), Sobol points when
-            cold (default 5).
+            cold (default 5). A warm portfolio is part space-filling where the sources rank
+            unalike, and a warm start the first trials refute completes a cold start's
+            design instead (:mod:`metahp.study._design`).
         prune: Let :meth:`Trial.report` stop poor trials: True for asynchronous successive
             halving (reduction factor 3), or a :class:`~metahp.study.Pruner`.
         warm_start: Use the knowledge base for the sources and the portfolio (False: cold
@@ -104,7 +107,7 @@ class Study:
         self.prune = self.pruner is not None
         self._user_prior = prior is not None
         self.warm_start = bool(warm_start) and kb is not None and task is not None and prior is None
-        self.n_initial = n_initial if n_initial is not None else (3 if self.warm_start or prior else 5)
+        self.n_initial = n_initial if n_initial is not None else (3 if self.warm_start or prior else COLD_DESIGN)
         self.trials: list[Trial] = []
         self._queue: list[dict[str, Any]] = []
         self._lock = threading.RLock()
