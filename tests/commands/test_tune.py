@@ -46,7 +46,10 @@ def test_tune_with_rgpe_transfer(capsys):
     assert code == 0, out
     assert "warm start (rgpe)" in out
     origins = re.findall(r"^trial +\d+ \[(\w+) *\]", out, flags=re.MULTILINE)
-    assert origins == ["portfolio", "portfolio", "rgpe", "rgpe"]
+    # RGPE cannot rank without data: past its first step it completes a cold design with max-min
+    # points (origin sobol) while the design is short (metahp/study/_design.py, issue 23).
+    assert origins[:3] == ["portfolio", "portfolio", "rgpe"] and set(origins[3:]) <= {"rgpe", "sobol"}
+    assert len(origins) == 4
 
 
 def test_tune_rejects_a_bad_worker_count(capsys):
