@@ -62,6 +62,21 @@ BUDGET = 20
 SEED = 0
 
 
+def _searched(method: Any, state: Any, suite: Any, target: Any, budget: int, seed: int) -> dict[str, Any]:
+    """One search of a prepared method on a target's pool with the protocol's stream seed: its order and regret.
+
+    The benchmark's own unit (``metahp.bench``'s runner) does the same, but this harness also runs
+    against older commits' library code, so it keeps its own copy of the loop.
+    """
+    problem = PoolProblem(target, min(budget, target.size))
+    try:
+        method.search(problem, state, stream_seed(suite.name, target.name, seed))
+    except BudgetExhausted:
+        pass
+    curve = regret_curves([problem.order], target.y, budget)[0]
+    return {"order": [int(i) for i in problem.order], "regret": [float(v) for v in curve]}
+
+
 def replay(suites: tuple[str, ...], methods: tuple[str, ...], budget: int,
            done: Callable[[dict[str, Any]], None] = lambda out: None) -> dict[str, Any]:
     """Per suite, method and target task: the evaluated pool indices and the regret curve.
@@ -83,14 +98,7 @@ def replay(suites: tuple[str, ...], methods: tuple[str, ...], budget: int,
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         state = method.prepare(suite, target)
-                        problem = PoolProblem(target, min(budget, target.size))
-                        try:
-                            method.search(problem, state, stream_seed(suite.name, target.name, SEED))
-                        except BudgetExhausted:
-                            pass
-                    curve = regret_curves([problem.order], target.y, budget)[0]
-                    out[name][m][target.name] = {"order": [int(i) for i in problem.order],
-                                                 "regret": [float(v) for v in curve]}
+                        out[name][m][target.name] = _searched(method, state, suite, target, budget, SEED)
                 print(f"{name} {m}: {len(suite.tasks)} tasks, {time.perf_counter() - start:.1f} s", flush=True)
                 done(out)
     return out
@@ -137,14 +145,7 @@ def bundled_replay(bundle: Path, methods: tuple[str, ...] = BUNDLED_METHODS, see
                             out[name][m][target.name] = {"order": [], "regret": [], "error": type(error).__name__}
                             continue
                         for s in range(seeds):
-                            problem = PoolProblem(target, min(budget, target.size))
-                            try:
-                                method.search(problem, state, stream_seed(suite.name, target.name, s))
-                            except BudgetExhausted:
-                                pass
-                            curve = regret_curves([problem.order], target.y, budget)[0]
-                            out[name][m][f"{target.name}#{s}"] = {"order": [int(i) for i in problem.order],
-                                                                  "regret": [float(v) for v in curve]}
+                            out[name][m][f"{target.name}#{s}"] = _searched(method, state, suite, target, budget, s)
                 print(f"{name} {m}: {len(suite.tasks)} tasks, {time.perf_counter() - start:.1f} s", flush=True)
                 done(out)
     return out

@@ -1034,6 +1034,10 @@ class _Across:
     objective_name: str
     distances: dict[str, float]  # the family's selected tasks' distances to the target
 
+    def values_of(self, run: int, names: Sequence[str]) -> dict[str, float]:
+        """Run ``run``'s raw values of the parameters ``names`` (off each parameter's scale)."""
+        return {n: float(10 ** self.configs[n][run]) if self.logs[n] else float(self.configs[n][run]) for n in names}
+
     def predict(self, values: Mapping[str, float]) -> float:
         """The predicted objective of raw parameter ``values`` at the target's scale."""
         config = {n: np.array([math.log10(values[n]) if self.logs[n] else float(values[n])]) for n in self.configs}
@@ -1246,8 +1250,7 @@ def _across_portfolio(pick: _ScalePick, across: _Across, space: SearchSpace, met
     for rank, i in enumerate(order, start=1):
         if len(picks) >= k:
             break
-        raw = {n: float(10 ** across.configs[n][i]) if across.logs[n] else float(across.configs[n][i]) for n in params}
-        cfg = config_of(raw)
+        cfg = config_of(across.values_of(int(i), params))
         u = unit_of(cfg)
         if min(float(np.sqrt(((u - v) ** 2).mean())) for v in units) < min_distance:
             continue
@@ -1260,9 +1263,7 @@ def _across_portfolio(pick: _ScalePick, across: _Across, space: SearchSpace, met
     near = sorted(across.distances.items(), key=lambda item: (item[1], item[0]))[:3]
     best_run = {str(t): int(j) for j, t in reversed(list(enumerate(across.tasks)))}
     neighbours = tuple(
-        Neighbour(task=name, distance=d,
-                  best_config={n: (float(10 ** across.configs[n][best_run[name]]) if across.logs[n]
-                                   else float(across.configs[n][best_run[name]])) for n in params},
+        Neighbour(task=name, distance=d, best_config=across.values_of(best_run[name], params),
                   best_value=float(across.objectives[best_run[name]]), objective_name=across.objective_name)
         for name, d in near if name in best_run)
     return [Recommendation(config=cfg, score=math.nan, std=math.nan, predicted_objective=p,
