@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import shlex
@@ -40,72 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from metahp.bench import Suite, build_external_kb, find_external, load_suite, run_transfer, stream_seed
+from metahp.bench import UNINFORMATIVE_SUITES as SUITES
+from metahp.bench import find_external, run_transfer, uninformative_suite
 from metahp.bench._report import provenance
-from metahp.kb import KnowledgeBase
-
-SUITES: dict[str, tuple[str, int | None]] = {
-    "svm": ("svm", None),
-    "hpobench-mlp": ("hpobench-mlp", None),
-    "fcnet": ("fcnet", None),
-    "hpobench-mlp-r2": ("hpobench-mlp", 2),
-}
-"""Reproduction suite -> (external family, decimals the recorded objective is rounded to, or None)."""
 
 METHODS = ("gp", "metahp")
 REPORT_T = (5, 10, 25, 50)
-
-
-def derived_kb(source: Path, target: Path, family: str, *, permute: bool, decimals: int | None) -> Path:
-    """Copy ``family`` of the knowledge base at ``source`` into ``target``, objectives changed.
-
-    Args:
-        source: A knowledge base holding the family (as :func:`metahp.bench.build_external_kb` makes it).
-        target: The new knowledge-base file.
-        family: The family to copy (every task, meta-features and space kept).
-        permute: Permute each task's objectives across its configurations (seeded by task).
-        decimals: Round the recorded objective (original sign) to this many decimals first.
-
-    Returns:
-        ``target``.
-    """
-    src = KnowledgeBase(source)
-    dst = KnowledgeBase(target)
-    for name in src.tasks(family=family)["name"]:
-        info = src.task_info(name)
-        trials = src.trials(task=name, status="ok")
-        assert info.space is not None
-        frame = trials[info.space.names].reset_index(drop=True)
-        value = trials["value"].to_numpy(dtype=float)
-        if decimals is not None:
-            value = np.round(value, decimals)
-        if permute:
-            value = np.random.default_rng(stream_seed(family, name, "permute")).permutation(value)
-        frame["objective"] = value
-        dst.add_task(name, family=info.family, kind=info.kind, meta_features=dict(info.meta_features),
-                     space=info.space, objective_name=info.objective_name, direction=info.direction,
-                     provenance={**info.provenance, "benchmark": "uninformative_sources", "permuted": permute,
-                                 "rounded_to": decimals})
-        dst.add_trials(name, frame, source="benchmark:uninformative_sources")
-    return target
-
-
-def uninformative_suite(folder: Path, name: str, external: Path) -> Suite:
-    """The suite ``name`` of :data:`SUITES`: real (possibly rounded) target pools, permuted sources."""
-    family, decimals = SUITES[name]
-    folder.mkdir(parents=True, exist_ok=True)
-    real = folder / f"{family}.duckdb" if decimals is None else folder / f"{name}-real.duckdb"
-    permuted = folder / f"{name}-permuted.duckdb"
-    if not permuted.exists():  # built by an earlier run with the same --work folder otherwise
-        real = build_external_kb(folder, family, external=external)
-        if decimals is not None:
-            real = derived_kb(real, folder / f"{name}-real.duckdb", family, permute=False, decimals=decimals)
-        derived_kb(real, permuted, family, permute=True, decimals=None)
-    suite = load_suite(real, family)
-    notes = [f"targets: the real pools of {family}" + (f", objective rounded to {decimals} decimals" if decimals
-                                                         else ""),
-             "sources: every task's objectives permuted across its configurations (seeded per task)"]
-    return dataclasses.replace(suite, name=name, kb_path=str(permuted), notes=notes + suite.notes)
 
 
 def _spread(record: dict[str, Any], method: str, t: int) -> tuple[float, float, float, float]:

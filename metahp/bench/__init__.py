@@ -21,11 +21,12 @@ from metahp.bench._problem import BudgetExhausted, PoolProblem, Suite, TaskPool,
 from metahp.bench._report import markdown_table, plot_regret, summary_table, write_results
 from metahp.bench._runner import DEFAULT_METHODS, QUICK_METHODS, run_transfer
 from metahp.bench._suites import EXTERNAL_SOURCES, MAX_POOL, build_external_kb, find_external, load_suite, subsample
+from metahp.bench._uninformative import UNINFORMATIVE_SUITES, derived_kb, uninformative_suite
 
 __all__ = [
     "BudgetExhausted", "DEFAULT_METHODS", "EXTERNAL_SOURCES", "MAX_POOL", "METHODS", "Method", "PoolProblem",
     "QUICK_METHODS", "QUICK_TASKS", "REPORT_T", "SPEEDUP_FLOOR", "Suite", "TaskPool", "benchmark_transfer",
     "best_so_far", "build_external_kb", "find_external", "get_method", "load_suite", "markdown_table",
     "mean_ranks", "plot_regret", "regret_curves", "register_method", "run_transfer", "speedup", "stream_seed",
-    "subsample", "summary_table", "write_results",
+    "subsample", "summary_table", "UNINFORMATIVE_SUITES", "derived_kb", "uninformative_suite", "write_results",
 ]
