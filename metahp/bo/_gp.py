@@ -272,13 +272,18 @@ def propose(
         fitted = FittedGP(model=model, best=best, weight=weight, own=own)
         cand_features = fmap(candidates)
         scores = log_ei(fitted, cand_features, offset_cand)
-        if weight > 0.0 and not flat and int(np.sum(ok)) >= 3:
+        if weight > 0.0 and int(np.sum(ok)) >= 3:
             # The ranking rules above stay noisy however many trials there are; the marginal
             # likelihood decides, ever more sharply, whether the prior explains the trials at all.
+            # On a plateau too: there the ranking rules cannot test the prior (tied values), its
+            # weight only fades as c / (c + n), and on the flat GP that weight alone orders the
+            # candidates; a prior predicting differences that the tied trials do not show loses
+            # its support, and the step explores as cold GP-BO does.
             from metahp.bo._evidence import average_with_alone
 
             scores, fitted = average_with_alone(fitted, features, y, cand_features, scores, own_state=own_state,
-                                                optimize=optimize, min_scale=min_scale, all_good=bool(np.all(ok)))
+                                                optimize=optimize, min_scale=max(min_scale, 1.0 if flat else 0.0),
+                                                all_good=bool(np.all(ok)))
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     return int(np.argmax(scores)), scores, fitted
 
