@@ -266,9 +266,9 @@ def propose(
     # differences, so the search would follow the prior's ranking across the plateau. It keeps
     # the copula scale's unit amplitude instead, and the search leaves the plateau.
     flat = y.size > 1 and float(np.ptp(y)) == 0.0
+    floor = max(min_scale, 1.0 if flat else 0.0)
     with single_thread():
-        model = fit_gp(features, y - offset_obs, init_state=init_state, optimize=optimize,
-                       min_scale=max(min_scale, 1.0 if flat else 0.0))
+        model = fit_gp(features, y - offset_obs, init_state=init_state, optimize=optimize, min_scale=floor)
         fitted = FittedGP(model=model, best=best, weight=weight, own=own)
         cand_features = fmap(candidates)
         scores = log_ei(fitted, cand_features, offset_cand)
@@ -282,8 +282,7 @@ def propose(
             from metahp.bo._evidence import average_with_alone
 
             scores, fitted = average_with_alone(fitted, features, y, cand_features, scores, own_state=own_state,
-                                                optimize=optimize, min_scale=max(min_scale, 1.0 if flat else 0.0),
-                                                all_good=bool(np.all(ok)))
+                                                optimize=optimize, min_scale=floor, all_good=bool(np.all(ok)))
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     return int(np.argmax(scores)), scores, fitted
 
