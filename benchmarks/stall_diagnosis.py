@@ -69,6 +69,18 @@ def _instrument() -> tuple[list[float], list[float]]:
     return weights, supports
 
 
+_SUITES = {"svm": ("svm", None), "hpobench-mlp": ("hpobench-mlp", None), "fcnet": ("fcnet", None),
+           "hpobench-mlp-r2": ("hpobench-mlp", 2)}
+"""``metahp.bench.UNINFORMATIVE_SUITES`` as of 6f67e67, for commits that lack it."""
+
+
+def _files(work: Path, name: str) -> tuple[str, Path, Path]:
+    """The family, real and permuted knowledge bases of suite ``name``, as ``uninformative_suite`` names them."""
+    family, decimals = _SUITES[name]
+    real = work / name / (f"{family}.duckdb" if decimals is None else f"{name}-real.duckdb")
+    return family, real, work / name / f"{name}-permuted.duckdb"
+
+
 def _suite(name: str, work: Path, real_sources: bool = False) -> Any:
     """The uninformative suite; on a commit without :mod:`metahp.bench._uninformative`, from a run's ``--work``.
 
@@ -76,21 +88,14 @@ def _suite(name: str, work: Path, real_sources: bool = False) -> Any:
     """
     from metahp import bench
 
+    family, real, permuted = _files(work, name)
     if hasattr(bench, "uninformative_suite"):
         suite = bench.uninformative_suite(work / name, name, bench.find_external())
-    else:  # the same files as uninformative_suite names them, built by a run on a newer commit
-        family, decimals = {"svm": ("svm", None), "hpobench-mlp": ("hpobench-mlp", None), "fcnet": ("fcnet", None),
-                            "hpobench-mlp-r2": ("hpobench-mlp", 2)}[name]
-        real = work / name / (f"{family}.duckdb" if decimals is None else f"{name}-real.duckdb")
-        permuted = work / name / f"{name}-permuted.duckdb"
-        if not permuted.exists():
-            raise SystemExit(f"{permuted} is missing: run this script on a newer commit with --work {work} first")
+    elif not permuted.exists():
+        raise SystemExit(f"{permuted} is missing: run this script on a newer commit with --work {work} first")
+    else:  # the files uninformative_suite built on a newer commit
         suite = dataclasses.replace(bench.load_suite(real, family), kb_path=str(permuted))
-    if real_sources:
-        family, decimals = name.removesuffix("-r2"), None if not name.endswith("-r2") else 2
-        real = work / name / (f"{family}.duckdb" if decimals is None else f"{name}-real.duckdb")
-        suite = dataclasses.replace(suite, kb_path=str(real))
-    return suite
+    return dataclasses.replace(suite, kb_path=str(real)) if real_sources else suite
 
 
 def diagnose(suite_name: str, mode: str, n_tasks: int, seeds: int, budget: int, work: Path,
