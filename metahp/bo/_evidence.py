@@ -12,9 +12,12 @@ explains *all* of the observations better, the GP on the residual around the wei
 mean or the GP on the observations alone? Each one's evidence grows with every observation
 it explains, so a prior the observations do not bear out loses to the plain GP by a margin
 that grows with their number, while one that explains them wins by as much. The BO step
-averages the two models' expected improvements with their posterior probabilities (equal
-odds before any observation), which is expected improvement under the model average: once
-the prior's pull is refuted, the search is the cold GP's.
+averages the two models' expected improvements with their posterior probabilities, which is
+expected improvement under the model average: once the prior's pull is refuted, the search is
+the cold GP's. The odds before any observation are even unless the caller measured them: a
+warm start's sources give theirs from how well their consensus ranks a source left out of it
+(:func:`metahp.study._design.prior_odds`), so a prior the family bears out is not handed to
+the GP alone on the first few trials' noise, and one from unrelated sources starts at even odds.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from metahp.errors import InvalidConfigError
 
 __all__ = ["log_evidence", "prior_support", "average_with_alone"]
 
@@ -59,28 +64,38 @@ def log_evidence(model: object) -> float:
     return value
 
 
-def prior_support(with_prior: object, alone: object) -> float:
-    """Posterior probability of the GP with the prior mean against the GP alone, at equal prior odds.
+def prior_support(with_prior: object, alone: object, prior_odds: float = 1.0) -> float:
+    """Posterior probability of the GP with the prior mean against the GP alone.
 
     Both models must be fitted on the same observations (``with_prior`` on their residual
     around the weighted prior mean, ``alone`` on the observations themselves).
 
+    Args:
+        with_prior: The GP on the residual around the weighted prior mean.
+        alone: The GP on the observations.
+        prior_odds: Odds of ``with_prior`` against ``alone`` before the observations (positive; 1: even).
+
     Returns:
-        ``1 / (1 + exp(log_evidence(alone) - log_evidence(with_prior)))``, in ``[0, 1]``.
+        ``1 / (1 + exp(log_evidence(alone) - log_evidence(with_prior)) / prior_odds)``, in ``[0, 1]``.
+
+    Raises:
+        InvalidConfigError: ``prior_odds`` is not a positive finite number.
     """
+    if not (isinstance(prior_odds, (int, float)) and math.isfinite(prior_odds) and prior_odds > 0):
+        raise InvalidConfigError(f"prior_odds must be a positive finite number, got {prior_odds!r}")
     a, b = log_evidence(with_prior), log_evidence(alone)
     if not math.isfinite(a) and not math.isfinite(b):
-        return 0.5
+        return float(prior_odds / (1.0 + prior_odds))
     if not math.isfinite(a):
         return 0.0
     if not math.isfinite(b):
         return 1.0
-    return float(1.0 / (1.0 + np.exp(np.clip(b - a, -700.0, 700.0))))
+    return float(1.0 / (1.0 + np.exp(np.clip(b - a - math.log(prior_odds), -700.0, 700.0))))
 
 
 def average_with_alone(fitted: Any, features: np.ndarray, y: np.ndarray, cand_features: np.ndarray,
                        scores: np.ndarray, *, own_state: dict | None, optimize: bool, min_scale: float,
-                       all_good: bool) -> tuple[np.ndarray, Any]:
+                       all_good: bool, prior_odds: float = 1.0) -> tuple[np.ndarray, Any]:
     """LogEI under the average of the prior's GP and the GP on the observations alone.
 
     Args:
@@ -94,6 +109,7 @@ def average_with_alone(fitted: Any, features: np.ndarray, y: np.ndarray, cand_fe
         min_scale: Outcome-standardisation floor (see :func:`~metahp.bo.fit_gp`).
         all_good: Every observation is usable, so ``fitted.own`` (fitted on the usable ones)
             saw the same data and is reused.
+        prior_odds: Odds of the prior's GP before the observations (see :func:`prior_support`).
 
     Returns:
         ``(m`` averaged LogEI``, fitted)`` with ``fitted.support`` set (and ``fitted.own`` when
@@ -107,7 +123,7 @@ def average_with_alone(fitted: Any, features: np.ndarray, y: np.ndarray, cand_fe
                        min_scale=min_scale)
         if all_good:
             fitted.own = alone
-    support = prior_support(fitted.model, alone)
+    support = prior_support(fitted.model, alone, prior_odds)
     fitted.support = support
     alone_scores = log_ei(FittedGP(model=alone, best=fitted.best, weight=0.0), cand_features)
     with np.errstate(divide="ignore"):

@@ -223,6 +223,7 @@ def propose(
     optimize: bool = True,
     trust: TrustRule | None = None,
     min_scale: float = 0.0,
+    prior_odds: float = 1.0,
 ) -> tuple[int, np.ndarray, FittedGP]:
     """One BO step: fit the GP on the observations and pick the candidate of highest LogEI.
 
@@ -243,6 +244,8 @@ def propose(
             :func:`measured_trust`).
         min_scale: Outcome-standardisation floor of every GP fitted in the step (see
             :func:`fit_gp`); 0 keeps BoTorch's default standardisation.
+        prior_odds: Odds, before the observations, of the GP with the prior mean against the
+            GP alone in the evidence average (:func:`metahp.bo.prior_support`); 1: even.
 
     Returns:
         ``(index into candidates, LogEI of all candidates (m), the fitted GP)``.
@@ -282,7 +285,8 @@ def propose(
             from metahp.bo._evidence import average_with_alone
 
             scores, fitted = average_with_alone(fitted, features, y, cand_features, scores, own_state=own_state,
-                                                optimize=optimize, min_scale=floor, all_good=bool(np.all(ok)))
+                                                optimize=optimize, min_scale=floor, all_good=bool(np.all(ok)),
+                                                prior_odds=prior_odds)
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     return int(np.argmax(scores)), scores, fitted
 

@@ -16,7 +16,9 @@ GP starts late. Two measurements decide how far the design trusts the portfolio:
   design begins with (its scrambled-Sobol sequence, :func:`sobol_design`) rather than the
   farthest candidates, which in a cube are its corners, extreme configurations a cold design
   rarely spends a trial on. The design grows from ``n_initial`` towards a cold one's size as
-  the agreement falls (:func:`design_size`).
+  the agreement falls (:func:`design_size`). The same comparison gives the prior odds of the
+  BO step's model average (:func:`prior_odds`): how often the consensus orders a pair of
+  configurations as the left-out source does, over how many sources that was measured.
 * After the first trials: :func:`ranking_refuted`, whether the meta-model's mean ranks the
   target's successful trials no better than chance (Spearman correlation at most 0). Then
   the rest of the portfolio, its hedge included, is dropped. A strategy with a prior mean of its own
@@ -31,16 +33,17 @@ GP starts late. Two measurements decide how far the design trusts the portfolio:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import qmc, rankdata, spearmanr
+from scipy.stats import kendalltau, qmc, rankdata, spearmanr
 
 if TYPE_CHECKING:  # pragma: no cover
     from metahp.meta import FittedMeta
 
-__all__ = ["COLD_DESIGN", "CONSENSUS_SOURCES", "source_agreement", "kept_members", "design_size", "sobol_design",
-           "max_min_index", "ranking_refuted"]
+__all__ = ["COLD_DESIGN", "CONSENSUS_SOURCES", "Agreement", "source_agreement", "prior_odds", "kept_members",
+           "design_size", "sobol_design", "max_min_index", "ranking_refuted"]
 
 COLD_DESIGN = 5
 """Initial-design size of a cold study (scrambled-Sobol points), and of a refuted warm one."""
@@ -52,8 +55,50 @@ REFERENCE_POINTS = 512
 """At most this many configurations are ranked by each source for :func:`source_agreement`."""
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How well the sources' consensus ranks a source left out of it (:func:`source_agreement`).
+
+    Attributes:
+        rho: Mean Spearman correlation of a left-out source's ranking with the others' mean
+            ranking; 1 where nothing could be compared.
+        concordant: Mean share of configuration pairs the consensus orders as the left-out
+            source does, ``(1 + Kendall's tau_b) / 2`` (tied pairs count half); 0.5 where nothing
+            could be compared.
+        sources: How many left-out sources the means are over (0: none).
+    """
+
+    rho: float = 1.0
+    concordant: float = 0.5
+    sources: int = 0
+
+
+def prior_odds(agreement: Agreement) -> float:
+    """Prior odds, before any trial, that the sources' prior mean fits the target better than none.
+
+    The BO step averages the GP with the prior mean and the GP alone by their marginal
+    likelihoods (:func:`metahp.bo.prior_support`); these are the odds it starts from. The
+    measured chance that the consensus orders a pair of configurations as a new task of the
+    family does is :attr:`Agreement.concordant`, estimated from ``k`` left-out sources;
+    Laplace's rule of succession, ``p = (k c + 1) / (k + 2)``, keeps it off 0 and 1 by as
+    much as ``k`` is small. Sources whose rankings are unrelated give even odds (the target's
+    trials alone decide), a consensus that ranks a left-out source well gives it a head start
+    that a few trials' evidence can still overturn, and no measurement gives even odds.
+
+    Example:
+        >>> [round(prior_odds(Agreement(concordant=c, sources=k)), 2) for c, k in ((0.5, 20), (0.8, 20), (1.0, 3))]
+        [1.0, 3.4, 4.0]
+        >>> prior_odds(Agreement())
+        1.0
+    """
+    k = max(0, int(agreement.sources))
+    c = min(1.0, max(0.0, float(agreement.concordant)))
+    p = (k * c + 1.0) / (k + 2.0)
+    return p / (1.0 - p)
+
+
 def source_agreement(fitted: FittedMeta, meta_features: dict[str, float], reference: np.ndarray,
-                     seed: int = 0) -> float:
+                     seed: int = 0) -> Agreement:
     """How well the sources' consensus ranks a source it was not told: an estimate of its fit to a new task.
 
     The nearest :data:`CONSENSUS_SOURCES` source tasks each rank ``reference``; for each, the
@@ -72,17 +117,19 @@ def source_agreement(fitted: FittedMeta, meta_features: dict[str, float], refere
         seed: Seed of that draw.
 
     Returns:
-        A correlation in ``[-1, 1]``; 1 where fewer than three sources or configurations can
-        be compared (no evidence that they disagree: the portfolio stays the recommender's).
+        The mean correlation ``rho`` in ``[-1, 1]`` and the mean share of pairs ordered alike,
+        over the sources compared; ``Agreement()`` (``rho`` 1, no sources) where fewer than three
+        sources or configurations can be compared (no evidence that they disagree: the portfolio
+        stays the recommender's).
     """
     if fitted.model is None or fitted.index is None or len(fitted.tasks) < 3 or len(reference) < 3:
-        return 1.0
+        return Agreement()
     ref = np.asarray(reference, dtype=float)
     if len(ref) > REFERENCE_POINTS:
         ref = ref[np.sort(np.random.default_rng(seed).choice(len(ref), REFERENCE_POINTS, replace=False))]
     order, _ = fitted.index.nearest(meta_features, CONSENSUS_SOURCES)
     if len(order) < 3:
-        return 1.0
+        return Agreement()
     views = np.array([fitted.tasks[int(i)].scores_at(ref) for i in order])
     missing = ~np.isfinite(views)
     if missing.any():
@@ -90,12 +137,15 @@ def source_agreement(fitted: FittedMeta, meta_features: dict[str, float], refere
         views = np.where(missing, predicted, views)
     views = views[np.isfinite(views).all(axis=1) & (np.ptp(views, axis=1) > 0)]
     if len(views) < 3:
-        return 1.0
+        return Agreement()
     ranks = np.array([rankdata(v) for v in views])
     others = (ranks.sum(axis=0)[None, :] - ranks) / (len(ranks) - 1)
-    rhos = [float(spearmanr(v, o).statistic) for v, o in zip(views, others)]
-    rhos = [r for r in rhos if np.isfinite(r)]
-    return float(np.mean(rhos)) if rhos else 1.0
+    pairs = [(float(spearmanr(v, o).statistic), float(kendalltau(v, o).statistic)) for v, o in zip(views, others)]
+    pairs = [(r, t) for r, t in pairs if np.isfinite(r) and np.isfinite(t)]
+    if not pairs:
+        return Agreement()
+    rho, tau = np.mean(pairs, axis=0)
+    return Agreement(rho=float(rho), concordant=float((1.0 + tau) / 2.0), sources=len(pairs))
 
 
 def kept_members(k: int, agreement: float) -> int:

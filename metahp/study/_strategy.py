@@ -43,10 +43,14 @@ class Sources:
         fitted: The meta-model fitted on the source tasks (:func:`metahp.meta.fit_meta`),
             with the sources' observations (``fitted.tasks``).
         meta_features: The target task's meta-features.
+        prior_odds: Odds, before any trial, that the meta-model's prior mean fits the target
+            better than none (:func:`~metahp.study._design.prior_odds`, from how well the
+            sources' consensus ranks a left-out source; 1: not measured, even odds).
     """
 
     fitted: FittedMeta
     meta_features: dict[str, float]
+    prior_odds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ class StepFunction(Protocol):
     def __call__(self, space: SearchSpace, X: np.ndarray, values: np.ndarray, ok: np.ndarray, *,
                  candidates: np.ndarray, prior_obs: np.ndarray | None = None, prior_cand: np.ndarray | None = None,
                  init_state: dict | None = None, own_state: dict | None = None, optimize: bool = True,
-                 trust: TrustRule | None = None, min_scale: float = 0.0) -> tuple[int, np.ndarray, Any]: ...
+                 trust: TrustRule | None = None, min_scale: float = 0.0,
+                 prior_odds: float = 1.0) -> tuple[int, np.ndarray, Any]: ...
 
 
 @dataclass
@@ -170,6 +175,7 @@ class PriorTransfer:
     _own_state: dict | None = field(default=None, init=False, repr=False)
     _fitted_at: int | None = field(default=None, init=False, repr=False)
     _pool_prior: np.ndarray | None = field(default=None, init=False, repr=False)
+    _prior_odds: float = field(default=1.0, init=False, repr=False)
 
     @property
     def ranks_without_data(self) -> bool:
@@ -177,10 +183,11 @@ class PriorTransfer:
         return self.prior is not None
 
     def start(self, start: Start) -> None:
-        """Take the sources' meta-model as prior (unless a prior was given)."""
+        """Take the sources' meta-model as prior, with their measured odds (unless a prior was given: even odds)."""
         self.space, self.pool = start.space, start.pool
         if self.prior is None and start.sources is not None and start.sources.fitted.model is not None:
             self.prior = MetaModelPrior(start.sources.fitted.model, start.sources.meta_features, start.space)
+            self._prior_odds = start.sources.prior_odds
 
     def refit(self) -> None:
         """Re-optimise the GP hyperparameters at the next step, whatever :func:`~metahp.bo.refit_due` says."""
@@ -228,7 +235,8 @@ class PriorTransfer:
         optimize = self._gp_state is None or refit_due(len(X), self._fitted_at)
         idx, scores, fitted = self.step(self.space, X, values, ok, candidates=cand, prior_obs=prior_obs,
                                         prior_cand=prior_cand, init_state=self._gp_state, own_state=self._own_state,
-                                        optimize=optimize, trust=self.trust, min_scale=self.min_scale)
+                                        optimize=optimize, trust=self.trust, min_scale=self.min_scale,
+                                        prior_odds=self._prior_odds)
         self._gp_state = fitted.model.state_dict()  # type: ignore[attr-defined]
         if fitted.own is not None:
             self._own_state = fitted.own.state_dict()  # type: ignore[attr-defined]

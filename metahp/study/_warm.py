@@ -13,7 +13,7 @@ import pandas as pd
 from metahp.aliases import canonical_space
 from metahp.errors import MetaHPError
 from metahp.space import SearchSpace
-from metahp.study._design import kept_members, sobol_design, source_agreement
+from metahp.study._design import kept_members, prior_odds, sobol_design, source_agreement
 from metahp.study._pool import _plain
 from metahp.study._strategy import Sources
 from metahp.task import TaskSpec
@@ -98,9 +98,10 @@ def warm_start(kb: KnowledgeBase, spec: TaskSpec, space: SearchSpace, *, exclude
         except (ImportError, MetaHPError) as exc:
             logger.info("no portfolio from the recommender (%s); the strategy picks the first trials", exc)
     meta = dict(spec.meta_features)
-    agreement, hedge = 1.0, []
+    agreement, odds, hedge = 1.0, 1.0, []
     if len(portfolio) > 1:
-        agreement = source_agreement(fitted, meta, _reference(fitted, space, pool), seed=seed)
+        measured = source_agreement(fitted, meta, _reference(fitted, space, pool), seed=seed)
+        agreement, odds = measured.rho, prior_odds(measured)
         keep = kept_members(len(portfolio), agreement)
         if keep < len(portfolio):
             portfolio, hedge = portfolio[:keep], _space_filling(space, portfolio[:keep], len(portfolio) - keep, pool,
@@ -109,8 +110,8 @@ def warm_start(kb: KnowledgeBase, spec: TaskSpec, space: SearchSpace, *, exclude
     if hedge:
         note += f"; the sources' consensus ranks a left-out source at {agreement:.2f}: {len(hedge)} of the " \
                 f"portfolio's {len(portfolio) + len(hedge)} are a cold design's points"
-    return WarmStart(sources=Sources(fitted, meta), portfolio=portfolio, hedge=hedge, agreement=agreement,
-                     note=note)
+    return WarmStart(sources=Sources(fitted, meta, prior_odds=odds), portfolio=portfolio, hedge=hedge,
+                     agreement=agreement, note=note)
 
 
 def _reference(fitted: FittedMeta, space: SearchSpace, pool: pd.DataFrame | None) -> np.ndarray:

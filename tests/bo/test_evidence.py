@@ -3,9 +3,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from metahp import Float, SearchSpace
 from metahp.bo import FeatureMap, copula, fit_gp, log_evidence, prior_support, prior_weight, propose
+from metahp.errors import InvalidConfigError
 
 SPACE = SearchSpace([Float("x", 0.0, 1.0), Float("y", 0.0, 1.0)])
 
@@ -53,6 +55,22 @@ def test_a_prior_that_explains_the_trials_keeps_its_support() -> None:
     # Its proposal is among the prior's best candidates, where a prior-free GP would not look first.
     assert informed[free][idx] <= np.quantile(informed[free], 0.05)
     assert prior_support(fitted.model, fitted.own) == fitted.support
+
+
+def test_prior_odds_scale_the_posterior_odds_and_must_be_positive() -> None:
+    X, values = _pool(10)
+    features = FeatureMap(SPACE)(X)
+    y = copula(values)
+    prior = np.random.default_rng(5).standard_normal(len(X))
+    with_prior, alone = fit_gp(features, y - 0.5 * prior), fit_gp(features, y)
+    even = prior_support(with_prior, alone)
+    assert 0.0 < even < 1.0
+    for odds in (0.25, 3.4, 20.0):
+        support = prior_support(with_prior, alone, prior_odds=odds)
+        assert support / (1.0 - support) == pytest.approx(odds * even / (1.0 - even), rel=1e-9)
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(InvalidConfigError, match="prior_odds"):
+            prior_support(with_prior, alone, prior_odds=bad)
 
 
 def test_a_prior_that_ranks_a_plateau_loses_its_support() -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import metahp
 from metahp import Float, SearchSpace
 from metahp.study import Study
-from metahp.study._design import kept_members, max_min_index, ranking_refuted, sobol_design
+from metahp.study._design import Agreement, kept_members, max_min_index, prior_odds, ranking_refuted, sobol_design
 
 SPACE = SearchSpace([Float("x", 0.0, 1.0), Float("y", 0.0, 1.0)])
 GRID = [{"x": float(x), "y": float(y)} for x in np.linspace(0.0, 1.0, 9) for y in np.linspace(0.0, 1.0, 9)]
@@ -50,6 +52,9 @@ def test_sources_that_rank_unalike_get_a_space_filling_portfolio(monkeypatch, tm
     study = _first(_grid_kb(informative=False), 3)
     warm = study._proposer.warm
     assert warm is not None and abs(warm.agreement) < 0.3
+    # Unrelated sources give the BO step's model average (about) even prior odds.
+    assert warm.sources is not None and 0.6 < warm.sources.prior_odds < 1.6
+    assert study.strategy._prior_odds == warm.sources.prior_odds  # type: ignore[attr-defined]
     # The first pick is the recommender's; the others are a cold design's, spread over the square
     # (before: all six the recommender's), and the design is as long as a cold one's.
     assert [t.origin for t in study.trials] == ["portfolio"] + ["sobol"] * 2
@@ -62,6 +67,9 @@ def test_sources_that_agree_keep_the_recommenders_portfolio(monkeypatch, tmp_pat
     study = _first(_grid_kb(informative=True), 3)
     warm = study._proposer.warm
     assert warm is not None and warm.agreement > 0.95 and not warm.hedge
+    # Six sources that order nearly every pair alike: Laplace's (6 c + 1) / 8 with c near 1, odds near 7.
+    assert warm.sources is not None and warm.sources.prior_odds > 5.0
+    assert study.strategy._prior_odds == warm.sources.prior_odds  # type: ignore[attr-defined]
     assert min(t.value for t in study.trials) < 0.02  # the sources' optimum is the target's
 
 
@@ -73,6 +81,15 @@ def test_kept_members_and_design_points() -> None:
     cluster = np.array([[1.0, 0.0], [0.9, 0.1]])
     assert max_min_index(np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 1.0]]), cluster) == 0
     assert max_min_index(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[0.5, 0.5]]), np.array([1.0, 0.0])) == 1
+
+
+def test_prior_odds_grow_with_the_measured_concordance_and_the_sources_behind_it() -> None:
+    assert prior_odds(Agreement()) == 1.0  # nothing measured: even odds
+    assert prior_odds(Agreement(concordant=0.5, sources=20)) == pytest.approx(1.0)
+    assert prior_odds(Agreement(concordant=0.3, sources=20)) < 1.0  # a consensus that ranks a source backwards
+    few, many = prior_odds(Agreement(concordant=0.9, sources=3)), prior_odds(Agreement(concordant=0.9, sources=20))
+    assert 1.0 < few < many < math.inf
+    assert prior_odds(Agreement(concordant=1.0, sources=20)) == pytest.approx(21.0)
 
 
 def test_ranking_refuted_needs_three_distinct_values() -> None:
