@@ -23,6 +23,7 @@ the GP alone on the first few trials' noise, and one from unrelated sources star
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,9 @@ def prior_support(with_prior: object, alone: object, prior_odds: float = 1.0) ->
     Raises:
         InvalidConfigError: ``prior_odds`` is not a positive finite number.
     """
-    if not (isinstance(prior_odds, (int, float)) and math.isfinite(prior_odds) and prior_odds > 0):
+    if not (isinstance(prior_odds, numbers.Real) and math.isfinite(prior_odds) and prior_odds > 0):
         raise InvalidConfigError(f"prior_odds must be a positive finite number, got {prior_odds!r}")
+    prior_odds = float(prior_odds)
     a, b = log_evidence(with_prior), log_evidence(alone)
     if not math.isfinite(a) and not math.isfinite(b):
         return float(prior_odds / (1.0 + prior_odds))

@@ -65,10 +65,10 @@ def test_prior_odds_scale_the_posterior_odds_and_must_be_positive() -> None:
     with_prior, alone = fit_gp(features, y - 0.5 * prior), fit_gp(features, y)
     even = prior_support(with_prior, alone)
     assert 0.0 < even < 1.0
-    for odds in (0.25, 3.4, 20.0):
+    for odds in (0.25, 3.4, np.float32(20.0)):
         support = prior_support(with_prior, alone, prior_odds=odds)
         assert support / (1.0 - support) == pytest.approx(odds * even / (1.0 - even), rel=1e-9)
-    for bad in (0.0, -1.0, math.nan, math.inf):
+    for bad in (0.0, -1.0, math.nan, math.inf, "2"):
         with pytest.raises(InvalidConfigError, match="prior_odds"):
             prior_support(with_prior, alone, prior_odds=bad)
 
